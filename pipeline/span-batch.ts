@@ -113,6 +113,20 @@ export class SpanBatch {
     if (length < this.length) this.length = length;
   }
 
+  /** A compact copy (capacity = length) that owns its memory. */
+  clone(): SpanBatch {
+    const n = Math.max(1, this.length);
+    const c = new SpanBatch(this.interner, n);
+    c.partition = this.partition;
+    c.length = this.length;
+    const cols = ["tid", "sid", "pid", "lnkTid", "lnkSid", "startUs", "durUs", "kind", "flags", "service", "name", "peer", "addr", "dbSystem", "dbNamespace", "msgDest", "route"] as const;
+    for (const k of cols) {
+      const per = k === "tid" || k === "lnkTid" ? 4 : k === "sid" || k === "pid" || k === "lnkSid" ? 2 : 1;
+      (c[k] as Uint32Array).set((this[k] as Uint32Array).subarray(0, this.length * per));
+    }
+    return c;
+  }
+
   /** Copies row `i` of `src` to the end of this batch (same interner required). */
   copyRowFrom(src: SpanBatch, i: number): number {
     const j = this.append();

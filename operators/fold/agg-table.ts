@@ -1,0 +1,92 @@
+/**
+ * AggTable: per-key delta counters and histograms in typed arrays, keyed by up to 4 uint32 words
+ * (e.g. minute, client, server, type). The fold adds into these on the hot path; at each flush the
+ * rows are read out for the sinks and the table is cleared (DESIGN 6: every worker writes the
+ * deltas it saw at each checkpoint, the store adds them up).
+ */
+import { HashIndex, growI32 } from "./hash-index.js";
+import { HistogramPool, type HistogramData } from "./histogram.js";
+
+export interface AggRow {
+  key: number[];
+  counters: number[];
+  hists: Array<HistogramData | null>;
+}
+
+export class AggTable {
+  readonly index: HashIndex;
+  cols: Float64Array[];
+  hists: Int32Array[];
+
+  constructor(
+    readonly keyWords: number,
+    readonly counterNames: readonly string[],
+    readonly histNames: readonly string[],
+    readonly pool: HistogramPool,
+    capacity = 256,
+  ) {
+    this.index = new HashIndex(keyWords, keyWords, capacity);
+    this.cols = counterNames.map(() => new Float64Array(capacity));
+    this.hists = histNames.map(() => new Int32Array(capacity).fill(-1));
+    this.index.onGrow = (n) => {
+      this.cols = this.cols.map((c) => {
+        const d = new Float64Array(n);
+        d.set(c);
+        return d;
+      });
+      this.hists = this.hists.map((h) => growI32(h, n, -1));
+    };
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  /** Entry for the key (k0..k3; unused words 0), created zeroed on first use. */
+  at(k0: number, k1 = 0, k2 = 0, k3 = 0): number {
+    const key = this.index.key;
+    key[0] = k0;
+    if (this.keyWords > 1) key[1] = k1;
+    if (this.keyWords > 2) key[2] = k2;
+    if (this.keyWords > 3) key[3] = k3;
+    const e = this.index.upsert();
+    if (this.index.inserted) {
+      for (let c = 0; c < this.cols.length; c++) this.cols[c][e] = 0;
+      for (let h = 0; h < this.hists.length; h++) this.hists[h][e] = -1;
+    }
+    return e;
+  }
+
+  /** Records `us` into histogram column `h` of entry `e`, allocating the histogram on first use. */
+  record(e: number, h: number, us: number): void {
+    let id = this.hists[h][e];
+    if (id < 0) {
+      id = this.pool.alloc();
+      this.hists[h][e] = id;
+    }
+    this.pool.record(id, us);
+  }
+
+  /** Reads every row out (output path, not per span). */
+  rows(): AggRow[] {
+    const out: AggRow[] = [];
+    this.index.forEach((e) => {
+      const key: number[] = [];
+      for (let k = 0; k < this.keyWords; k++) key.push(this.index.keys[e * this.keyWords + k]);
+      out.push({
+        key,
+        counters: this.cols.map((c) => c[e]),
+        hists: this.hists.map((h) => (h[e] >= 0 ? this.pool.toData(h[e]) : null)),
+      });
+    });
+    return out;
+  }
+
+  clear(): void {
+    this.index.clear();
+  }
+
+  get bytesHeld(): number {
+    return this.index.bytesHeld + this.index.capacity * (8 * this.cols.length + 4 * this.hists.length);
+  }
+}

@@ -1,0 +1,723 @@
+/**
+ * The fold (DESIGN 3): spans -> service-topology edges, failures, latency histograms, per-service
+ * and per-operation stats and trace connectivity, bucketed by event-time minute against
+ * per-partition watermarks.
+ *
+ * Hot path: processBatch() walks the batch's columns; per span it does a few hash-index probes and
+ * typed-array writes, no allocation. Timers fire when a partition's watermark passes the nearest
+ * deadline, checked per span, so results do not depend on how input was cut into batches.
+ *
+ * Call halves: CLIENT/PRODUCER under (trace, span id); SERVER/CONSUMER under (trace, parent id),
+ * a Zipkin shared server under (trace, span id), a linked CONSUMER under its link. A call is
+ * counted the moment both halves are present; a half still alone when the watermark passes its
+ * end + assemblyWindow becomes a virtual/messaging edge (client) or an unpaired server half.
+ */
+import { OTHER_ID, type Interner } from "../../pipeline/intern.js";
+import {
+  F_ERROR, F_HAS_LINK, F_HAS_PARENT, F_NO_DURATION, F_NO_START, F_SHARED,
+  KIND_CLIENT, KIND_CONSUMER, KIND_PRODUCER, KIND_SERVER, type SpanBatch,
+} from "../../pipeline/span-batch.js";
+import { AggTable } from "./agg-table.js";
+import { DEFAULT_FOLD_CONFIG, type FoldConfig } from "./config.js";
+import { FoldCounters } from "./counters.js";
+import { EDGE_TYPES, T_DATABASE, T_MESSAGING, T_RPC, T_VIRTUAL, type FoldDeltas } from "./deltas.js";
+import { HistogramPool } from "./histogram.js";
+import { NameBudget } from "./name-budget.js";
+import { PartitionState } from "./partition-state.js";
+
+const US_PER_MINUTE = 60_000_000;
+
+// Edge table columns
+const E_CALLS = 0, E_CLIENT = 1, E_SERVER = 2, E_PAIRED = 3, E_FAILED = 4, E_FAILED_C = 5, E_FAILED_S = 6, E_NEG_LAG = 7;
+const EH_CLIENT = 0, EH_SERVER = 1, EH_LAG = 2;
+// Service table columns
+const S_SPANS = 0, S_SERVER_CALLS = 1, S_FAILURES = 2, S_ERRORS = 3, S_ORPHANS = 4, S_UNPAIRED_C = 5, S_UNPAIRED_S = 6;
+const S_DUPS = 7, S_LATE = 8, S_TRACES = 9, S_CONNECTED = 10;
+// Operation table columns
+const O_SPANS = 0, O_SERVER_CALLS = 1, O_FAILURES = 2, O_ERRORS = 3;
+// Trace table columns
+const TR_TRACES = 0, TR_CONNECTED = 1, TR_CUT = 2, TR_EVICTED = 3;
+
+// span state bits (PartitionState.sState)
+const ST_STATS_DEFERRED = 1; // no timestamp: service stats recorded at assembly with the trace's minute
+
+export class Fold {
+  readonly config: FoldConfig;
+  readonly counters = new FoldCounters();
+  private readonly parts: PartitionState[] = [];
+  private readonly pool = new HistogramPool(256);
+  readonly edges = new AggTable(4, ["calls", "clientCalls", "serverCalls", "paired", "failed", "failedClient", "failedServer", "negativeLag"], ["clientLatency", "serverLatency", "lag"], this.pool);
+  readonly services = new AggTable(2, ["spans", "serverCalls", "failures", "errorSpans", "orphanSpans", "unpairedClient", "unpairedServer", "duplicateSpans", "lateSpans", "traces", "connectedTraces"], ["latency"], this.pool);
+  readonly operations = new AggTable(3, ["spans", "serverCalls", "failures", "errorSpans"], ["latency"], this.pool);
+  readonly traceStats = new AggTable(1, ["traces", "connected", "cut", "evicted"], [], this.pool);
+  readonly operationBudget: NameBudget;
+  readonly virtualBudget: NameBudget;
+  private readonly USER: number;
+  private readonly UNKNOWN: number;
+  private seenStamp = new Int32Array(1024);
+  private stamp = 0;
+  /** Idle watermark advances made by the clock, for the checkpoint so a replay repeats them. */
+  readonly watermarkLog: Array<{ partition: number; watermarkUs: number }> = [];
+
+  constructor(
+    readonly interner: Interner,
+    config: Partial<FoldConfig> = {},
+  ) {
+    this.config = { ...DEFAULT_FOLD_CONFIG, ...config };
+    this.operationBudget = new NameBudget(this.config.operationBudget);
+    this.virtualBudget = new NameBudget(this.config.virtualNodeBudget);
+    this.USER = interner.internString("user");
+    this.UNKNOWN = interner.internString("unknown");
+  }
+
+  partition(p: number): PartitionState {
+    let s = this.parts[p];
+    if (s === undefined) {
+      s = new PartitionState(p);
+      this.parts[p] = s;
+    }
+    return s;
+  }
+
+  get partitions(): PartitionState[] {
+    return this.parts.filter((p) => p !== undefined);
+  }
+
+  // ---------------------------------------------------------------------------------- hot path
+
+  processBatch(b: SpanBatch, nowMs = 0): void {
+    const P = this.partition(b.partition);
+    P.lastInputMs = nowMs;
+    const c = this.config;
+    const ooo = c.outOfOrdernessMs * 1000;
+    const lateness = c.allowedLatenessMs * 1000;
+    const n = b.length;
+    this.counters.spansIn += n;
+    for (let i = 0; i < n; i++) {
+      const flags = b.flags[i];
+      const noStart = (flags & F_NO_START) !== 0;
+      const start = b.startUs[i];
+      const end = start + b.durUs[i];
+      if (!noStart) {
+        if (end - ooo > P.watermarkUs) P.watermarkUs = end - ooo;
+        if (end > P.maxEndUs) P.maxEndUs = end;
+        if (P.watermarkUs >= P.nextDeadlineUs) this.fireTimers(P);
+        if (end < P.watermarkUs - lateness) {
+          this.late(b, i);
+          continue;
+        }
+      }
+      // the trace
+      const tk = P.traces.key;
+      const t4 = i * 4;
+      tk[0] = b.tid[t4];
+      tk[1] = b.tid[t4 + 1];
+      tk[2] = b.tid[t4 + 2];
+      tk[3] = b.tid[t4 + 3];
+      let t = P.traces.find();
+      if (t < 0) {
+        const ak = P.assembled.key;
+        ak[0] = tk[0];
+        ak[1] = tk[1];
+        ak[2] = tk[2];
+        ak[3] = tk[3];
+        if (P.assembled.find() >= 0) {
+          this.late(b, i);
+          continue;
+        }
+        if (P.spans.size >= c.maxPendingSpans) this.evictOldest(P);
+        tk[0] = b.tid[t4];
+        tk[1] = b.tid[t4 + 1];
+        tk[2] = b.tid[t4 + 2];
+        tk[3] = b.tid[t4 + 3];
+        t = P.traces.insert();
+        P.tFirst[t] = -1;
+        P.tCount[t] = 0;
+        P.tMinStart[t] = Infinity;
+        P.tLastEnd[t] = -Infinity;
+        P.tGen[t]++;
+      }
+      // duplicates: (trace, span id, kind) seen before, until the trace is assembled
+      const sk = P.spans.key;
+      sk[0] = t;
+      sk[1] = b.sid[i * 2];
+      sk[2] = b.sid[i * 2 + 1];
+      sk[3] = b.kind[i];
+      if (P.spans.find() >= 0) {
+        this.counters.duplicateSpans++;
+        const m = noStart ? this.traceMinute(P, t) : Math.floor(start / US_PER_MINUTE);
+        if (m >= 0) this.services.cols[S_DUPS][this.services.at(m, b.service[i])]++;
+        else this.counters.spansWithoutTimestamp++;
+        continue;
+      }
+      if (P.tCount[t] >= c.maxSpansPerTrace) {
+        this.counters.spansOverTraceLimit++;
+        continue;
+      }
+      const s = P.spans.insert();
+      this.storeSpan(P, b, i, s, t);
+      // trace bookkeeping
+      const isNew = P.tCount[t] === 0;
+      P.tCount[t]++;
+      if (!noStart && start < P.tMinStart[t]) P.tMinStart[t] = start;
+      // a span without a timestamp keeps its trace open until the partition's event time is known
+      const effEnd = noStart ? P.maxEndUs : end;
+      const hadNoEnd = P.tLastEnd[t] === -Infinity;
+      if (effEnd > P.tLastEnd[t]) P.tLastEnd[t] = effEnd;
+      if (isNew || (hadNoEnd && P.tLastEnd[t] > -Infinity)) this.scheduleTrace(P, t);
+      // stats
+      if (noStart) P.sState[s] = ST_STATS_DEFERRED;
+      else this.spanStats(P, s, Math.floor(start / US_PER_MINUTE));
+      // the call this span is a half of
+      this.routeHalf(P, b, i, s);
+    }
+  }
+
+  private storeSpan(P: PartitionState, b: SpanBatch, i: number, s: number, t: number): void {
+    P.sNext[s] = P.tFirst[t];
+    P.tFirst[t] = s;
+    P.sPid[s * 2] = b.pid[i * 2];
+    P.sPid[s * 2 + 1] = b.pid[i * 2 + 1];
+    P.sFlags[s] = b.flags[i];
+    P.sKind[s] = b.kind[i];
+    P.sState[s] = 0;
+    const svc = b.service[i];
+    P.sService[s] = svc;
+    const op = b.route[i] !== 0 ? b.route[i] : b.name[i];
+    const admitted = this.operationBudget.admit(svc, op);
+    if (admitted === OTHER_ID && op !== OTHER_ID) this.counters.operationsOverBudget++;
+    P.sOp[s] = admitted;
+    P.sPeer[s] = b.peer[i];
+    P.sAddr[s] = b.addr[i];
+    P.sMsgDest[s] = b.msgDest[i];
+    P.sStart[s] = b.startUs[i];
+    P.sDur[s] = b.durUs[i];
+    P.sCall[s] = -1;
+    P.sNextHalf[s] = -1;
+  }
+
+  private spanStats(P: PartitionState, s: number, minute: number): void {
+    const svc = P.sService[s];
+    const kind = P.sKind[s];
+    const err = (P.sFlags[s] & F_ERROR) !== 0 ? 1 : 0;
+    const hasDur = (P.sFlags[s] & F_NO_DURATION) === 0;
+    const isServer = kind === KIND_SERVER || kind === KIND_CONSUMER;
+    const st = this.services;
+    const e = st.at(minute, svc);
+    st.cols[S_SPANS][e]++;
+    st.cols[S_ERRORS][e] += err;
+    if (isServer) {
+      st.cols[S_SERVER_CALLS][e]++;
+      st.cols[S_FAILURES][e] += err;
+      if (hasDur) st.record(e, 0, P.sDur[s]);
+    }
+    const ot = this.operations;
+    const o = ot.at(minute, svc, P.sOp[s]);
+    ot.cols[O_SPANS][o]++;
+    ot.cols[O_ERRORS][o] += err;
+    if (isServer) {
+      ot.cols[O_SERVER_CALLS][o]++;
+      ot.cols[O_FAILURES][o] += err;
+    }
+    if (hasDur) ot.record(o, 0, P.sDur[s]);
+  }
+
+  private late(b: SpanBatch, i: number): void {
+    this.counters.lateSpans++;
+    if ((b.flags[i] & F_NO_START) !== 0) {
+      this.counters.spansWithoutTimestamp++;
+      return;
+    }
+    const e = this.services.at(Math.floor(b.startUs[i] / US_PER_MINUTE), b.service[i]);
+    this.services.cols[S_SPANS][e]++;
+    this.services.cols[S_LATE][e]++;
+  }
+
+  private routeHalf(P: PartitionState, b: SpanBatch, i: number, s: number): void {
+    const kind = b.kind[i];
+    const flags = b.flags[i];
+    const ck = P.calls.key;
+    if (kind === KIND_CLIENT || kind === KIND_PRODUCER) {
+      if (kind === KIND_CLIENT && (b.dbSystem[i] !== 0 || b.dbNamespace[i] !== 0)) {
+        this.databaseCall(P, b, i, s);
+        return;
+      }
+      ck.set(b.tid.subarray(i * 4, i * 4 + 4), 0);
+      ck[4] = b.sid[i * 2];
+      ck[5] = b.sid[i * 2 + 1];
+      this.half(P, s, true);
+    } else if (kind === KIND_SERVER || kind === KIND_CONSUMER) {
+      if (kind === KIND_SERVER && (flags & F_SHARED) !== 0) {
+        ck.set(b.tid.subarray(i * 4, i * 4 + 4), 0);
+        ck[4] = b.sid[i * 2];
+        ck[5] = b.sid[i * 2 + 1];
+      } else if (kind === KIND_CONSUMER && (flags & F_HAS_LINK) !== 0) {
+        ck.set(b.lnkTid.subarray(i * 4, i * 4 + 4), 0);
+        ck[4] = b.lnkSid[i * 2];
+        ck[5] = b.lnkSid[i * 2 + 1];
+      } else if ((flags & F_HAS_PARENT) !== 0) {
+        ck.set(b.tid.subarray(i * 4, i * 4 + 4), 0);
+        ck[4] = b.pid[i * 2];
+        ck[5] = b.pid[i * 2 + 1];
+      } else {
+        this.rootServer(P, s);
+        return;
+      }
+      this.half(P, s, false);
+    }
+  }
+
+  /** Files span s as a half of the call keyed by P.calls.key. */
+  private half(P: PartitionState, s: number, isClient: boolean): void {
+    const c = P.calls.upsert();
+    const deadline = P.sStart[s] + P.sDur[s] + this.config.assemblyWindowMs * 1000;
+    if (P.calls.inserted) {
+      P.cClient[c] = -1;
+      P.cServers[c] = -1;
+      P.cPaired[c] = 0;
+      // a half without a timestamp waits from the partition's event-time front (or for its trace)
+      P.cDeadline[c] = (P.sFlags[s] & F_NO_START) === 0 ? deadline : P.maxEndUs === -Infinity ? Infinity : P.maxEndUs + this.config.assemblyWindowMs * 1000;
+      P.cGen[c]++;
+      P.callTimers.push(P.cDeadline[c], c, P.cGen[c]);
+      if (P.cDeadline[c] < P.nextDeadlineUs) P.nextDeadlineUs = P.cDeadline[c];
+    } else if ((P.sFlags[s] & F_NO_START) === 0 && deadline > P.cDeadline[c]) {
+      P.cDeadline[c] = deadline; // the timer re-arms itself when it pops early
+    }
+    if (isClient) {
+      if (P.cClient[c] >= 0) {
+        this.counters.conflictingHalves++;
+        this.loneClient(P, s);
+        return;
+      }
+      P.cClient[c] = s;
+      P.sCall[s] = c;
+      for (let v = P.cServers[c]; v >= 0; v = P.sNextHalf[v]) {
+        this.paired(P, s, v);
+        P.sCall[v] = -1;
+        P.cPaired[c]++;
+      }
+      P.cServers[c] = -1;
+    } else if (P.cClient[c] >= 0) {
+      this.paired(P, P.cClient[c], s);
+      P.cPaired[c]++;
+    } else {
+      P.sNextHalf[s] = P.cServers[c];
+      P.cServers[c] = s;
+      P.sCall[s] = c;
+    }
+  }
+
+  // ------------------------------------------------------------------------------ edge makers
+
+  private minuteOf(P: PartitionState, s: number): number {
+    return (P.sFlags[s] & F_NO_START) !== 0 ? -1 : Math.floor(P.sStart[s] / US_PER_MINUTE);
+  }
+
+  private paired(P: PartitionState, cs: number, ss: number): void {
+    let m = this.minuteOf(P, cs);
+    if (m < 0) m = this.minuteOf(P, ss);
+    if (m < 0) {
+      this.counters.callsWithoutTimestamp++;
+      return;
+    }
+    const type = P.sKind[cs] === KIND_PRODUCER ? T_MESSAGING : T_RPC;
+    const et = this.edges;
+    const e = et.at(m, P.sService[cs], P.sService[ss], type);
+    const fc = (P.sFlags[cs] & F_ERROR) !== 0 ? 1 : 0;
+    const fs = (P.sFlags[ss] & F_ERROR) !== 0 ? 1 : 0;
+    et.cols[E_CALLS][e]++;
+    et.cols[E_CLIENT][e]++;
+    et.cols[E_SERVER][e]++;
+    et.cols[E_PAIRED][e]++;
+    et.cols[E_FAILED][e] += fc | fs;
+    et.cols[E_FAILED_C][e] += fc;
+    et.cols[E_FAILED_S][e] += fs;
+    if ((P.sFlags[cs] & F_NO_DURATION) === 0) et.record(e, EH_CLIENT, P.sDur[cs]);
+    if ((P.sFlags[ss] & F_NO_DURATION) === 0) et.record(e, EH_SERVER, P.sDur[ss]);
+    if (type === T_MESSAGING && ((P.sFlags[cs] | P.sFlags[ss]) & F_NO_START) === 0) {
+      let lag = P.sStart[ss] - (P.sStart[cs] + P.sDur[cs]);
+      if (lag < 0) {
+        lag = 0;
+        et.cols[E_NEG_LAG][e]++;
+        this.counters.negativeLag++;
+      }
+      et.record(e, EH_LAG, lag);
+    }
+  }
+
+  /** An edge seen from one half only (database, virtual, lone producer, user -> root). */
+  private oneSided(P: PartitionState, s: number, client: number, server: number, type: number, isClientHalf: boolean): void {
+    const m = this.minuteOf(P, s);
+    if (m < 0) {
+      this.counters.callsWithoutTimestamp++;
+      return;
+    }
+    const et = this.edges;
+    const e = et.at(m, client, server, type);
+    const f = (P.sFlags[s] & F_ERROR) !== 0 ? 1 : 0;
+    et.cols[E_CALLS][e]++;
+    et.cols[E_FAILED][e] += f;
+    if (isClientHalf) {
+      et.cols[E_CLIENT][e]++;
+      et.cols[E_FAILED_C][e] += f;
+    } else {
+      et.cols[E_SERVER][e]++;
+      et.cols[E_FAILED_S][e] += f;
+    }
+    if ((P.sFlags[s] & F_NO_DURATION) === 0) et.record(e, isClientHalf ? EH_CLIENT : EH_SERVER, P.sDur[s]);
+  }
+
+  private databaseCall(P: PartitionState, b: SpanBatch, i: number, s: number): void {
+    // peer.service / service.peer.name, server.address, db.namespace / db.name, db.system(.name)
+    let node = b.peer[i];
+    if (node === 0) node = b.addr[i];
+    if (node === 0) node = b.dbNamespace[i];
+    if (node === 0) node = b.dbSystem[i];
+    this.oneSided(P, s, P.sService[s], this.budgetVirtual(P.sService[s], node), T_DATABASE, true);
+  }
+
+  private rootServer(P: PartitionState, s: number): void {
+    this.oneSided(P, s, this.USER, P.sService[s], T_VIRTUAL, false);
+  }
+
+  private loneClient(P: PartitionState, s: number): void {
+    const svc = P.sService[s];
+    let node: number;
+    let type: number;
+    if (P.sKind[s] === KIND_PRODUCER) {
+      node = P.sPeer[s] !== 0 ? P.sPeer[s] : P.sMsgDest[s] !== 0 ? P.sMsgDest[s] : this.UNKNOWN;
+      type = T_MESSAGING;
+    } else {
+      node = P.sPeer[s] !== 0 ? P.sPeer[s] : P.sAddr[s] !== 0 ? P.sAddr[s] : this.UNKNOWN;
+      type = T_VIRTUAL;
+    }
+    this.oneSided(P, s, svc, this.budgetVirtual(svc, node), type, true);
+    this.connectivity(P, s, S_UNPAIRED_C);
+  }
+
+  private budgetVirtual(owner: number, node: number): number {
+    const id = this.virtualBudget.admit(owner, node);
+    if (id === OTHER_ID && node !== OTHER_ID) this.counters.virtualNodesOverBudget++;
+    return id;
+  }
+
+  private connectivity(P: PartitionState, s: number, col: number): void {
+    let m = this.minuteOf(P, s);
+    if (m < 0) {
+      // no timestamp: the trace's minute, found through the span's trace entry
+      m = this.traceMinute(P, P.spans.keys[s * 4]);
+      if (m < 0) {
+        this.counters.spansWithoutTimestamp++;
+        return;
+      }
+    }
+    this.services.cols[col][this.services.at(m, P.sService[s])]++;
+  }
+
+  private traceMinute(P: PartitionState, t: number): number {
+    const ms = P.tMinStart[t];
+    return ms === Infinity ? -1 : Math.floor(ms / US_PER_MINUTE);
+  }
+
+  // ----------------------------------------------------------------------------------- timers
+
+  private scheduleTrace(P: PartitionState, t: number): void {
+    const d = this.traceDeadline(P, t);
+    P.traceTimers.push(d, t, P.tGen[t]);
+    if (d < P.nextDeadlineUs) P.nextDeadlineUs = d;
+  }
+
+  private traceDeadline(P: PartitionState, t: number): number {
+    const c = this.config;
+    const gap = P.tLastEnd[t] === -Infinity ? Infinity : P.tLastEnd[t] + c.traceGapMs * 1000;
+    const ms = P.tMinStart[t];
+    const cut = ms === Infinity ? Infinity : ms + c.traceMaxOpenMs * 1000;
+    return gap < cut ? gap : cut;
+  }
+
+  /** Fires every timer whose deadline the partition's watermark has passed. */
+  private fireTimers(P: PartitionState): void {
+    const wm = P.watermarkUs;
+    const ct = P.callTimers;
+    while (ct.size > 0 && ct.top <= wm) {
+      const c = ct.topEntry;
+      const g = ct.topGen;
+      ct.pop();
+      if (P.cGen[c] !== g) continue; // resolved already, id maybe reused
+      if (P.cDeadline[c] > wm) ct.push(P.cDeadline[c], c, g);
+      else this.resolveCall(P, c);
+    }
+    const tt = P.traceTimers;
+    while (tt.size > 0 && tt.top <= wm) {
+      const t = tt.topEntry;
+      const g = tt.topGen;
+      tt.pop();
+      if (P.tGen[t] !== g) continue;
+      const d = this.traceDeadline(P, t);
+      if (d > wm) tt.push(d, t, g);
+      else this.assemble(P, t, 0);
+    }
+    P.expireAssembled(wm);
+    P.nextDeadlineUs = Math.min(ct.top, tt.top, P.nextAssembledExpiry);
+  }
+
+  /** Closes a call: its lone client becomes a virtual/messaging edge, lone servers are unpaired. */
+  private resolveCall(P: PartitionState, c: number): void {
+    const cs = P.cClient[c];
+    if (cs >= 0) {
+      P.sCall[cs] = -1;
+      if (P.cPaired[c] === 0) this.loneClient(P, cs);
+    }
+    for (let v = P.cServers[c]; v >= 0; v = P.sNextHalf[v]) {
+      P.sCall[v] = -1;
+      // a linked consumer without a parent whose producer never showed up is a root after all
+      if (P.sKind[v] === KIND_CONSUMER && (P.sFlags[v] & F_HAS_PARENT) === 0) this.rootServer(P, v);
+      else this.connectivity(P, v, S_UNPAIRED_S);
+    }
+    P.cGen[c]++;
+    P.calls.remove(c);
+  }
+
+  /**
+   * Assembles trace t: resolves its open calls, finds roots and orphans, counts the trace
+   * (connected or not) for itself and each service in it, and forgets its spans.
+   * `why`: 0 = its timer (gap or maximum open time), 1 = evicted for memory, 2 = end of input.
+   */
+  private assemble(P: PartitionState, t: number, why: number): void {
+    const c = this.config;
+    for (let s = P.tFirst[t]; s >= 0; s = P.sNext[s]) if (P.sCall[s] >= 0) this.resolveCall(P, P.sCall[s]);
+    const tm = this.traceMinute(P, t);
+    const sk = P.spans.key;
+    let roots = 0;
+    let orphans = 0;
+    const stamp = ++this.stamp;
+    if (this.seenStamp.length < this.interner.size) {
+      const a = new Int32Array(Math.max(this.interner.size, this.seenStamp.length * 2));
+      a.set(this.seenStamp);
+      this.seenStamp = a;
+    }
+    for (let s = P.tFirst[t]; s >= 0; s = P.sNext[s]) {
+      const svc = P.sService[s];
+      this.seenStamp[svc] = stamp;
+      if ((P.sState[s] & ST_STATS_DEFERRED) !== 0) {
+        if (tm >= 0) this.spanStats(P, s, tm);
+        else this.counters.spansWithoutTimestamp++;
+      }
+      const f = P.sFlags[s];
+      if ((f & F_HAS_PARENT) === 0) {
+        // a Zipkin shared server half is no second root when its client half is here
+        if ((f & F_SHARED) !== 0) {
+          sk[0] = t;
+          sk[1] = P.spans.keys[s * 4 + 1];
+          sk[2] = P.spans.keys[s * 4 + 2];
+          sk[3] = KIND_CLIENT;
+          if (P.spans.find() >= 0) continue;
+        }
+        roots++;
+      } else {
+        sk[0] = t;
+        sk[1] = P.sPid[s * 2];
+        sk[2] = P.sPid[s * 2 + 1];
+        if (P.spans.findPrefix(3) < 0) {
+          orphans++;
+          this.connectivity(P, s, S_ORPHANS);
+        }
+      }
+    }
+    const connected = roots === 1 && orphans === 0 ? 1 : 0;
+    const cut = why === 0 && P.tLastEnd[t] + c.traceGapMs * 1000 > this.traceDeadline(P, t) ? 1 : 0;
+    if (tm >= 0) {
+      const te = this.traceStats.at(tm);
+      this.traceStats.cols[TR_TRACES][te]++;
+      this.traceStats.cols[TR_CONNECTED][te] += connected;
+      this.traceStats.cols[TR_CUT][te] += cut;
+      this.traceStats.cols[TR_EVICTED][te] += why === 1 ? 1 : 0;
+    }
+    this.counters.tracesAssembled++;
+    this.counters.tracesCut += cut;
+    if (why === 1) this.counters.tracesEvicted++;
+    // per service: each service in the trace once
+    for (let s = P.tFirst[t]; s >= 0; s = P.sNext[s]) {
+      const svc = P.sService[s];
+      if (this.seenStamp[svc] !== stamp || tm < 0) continue;
+      this.seenStamp[svc] = 0;
+      const e = this.services.at(tm, svc);
+      this.services.cols[S_TRACES][e]++;
+      this.services.cols[S_CONNECTED][e] += connected;
+    }
+    if (c.linkParentChild) this.linkParentChild(P, t);
+    // forget the spans and the trace, remember the id so stragglers count as late
+    for (let s = P.tFirst[t]; s >= 0; ) {
+      const next = P.sNext[s];
+      P.spans.remove(s);
+      s = next;
+    }
+    const ak = P.assembled.key;
+    const base = t * 4;
+    ak[0] = P.traces.keys[base];
+    ak[1] = P.traces.keys[base + 1];
+    ak[2] = P.traces.keys[base + 2];
+    ak[3] = P.traces.keys[base + 3];
+    P.rememberAssembled(P.watermarkUs + c.assembledMemoryMs * 1000);
+    P.tGen[t]++;
+    P.traces.remove(t);
+  }
+
+  /** Jaeger-style dependencies for kind-less input: parent -> child across two services. */
+  private linkParentChild(P: PartitionState, t: number): void {
+    const sk = P.spans.key;
+    for (let s = P.tFirst[t]; s >= 0; s = P.sNext[s]) {
+      if ((P.sFlags[s] & F_HAS_PARENT) === 0 || makesCall(P.sKind[s])) continue;
+      sk[0] = t;
+      sk[1] = P.sPid[s * 2];
+      sk[2] = P.sPid[s * 2 + 1];
+      const parent = P.spans.findPrefix(3);
+      if (parent < 0 || makesCall(P.sKind[parent]) || P.sService[parent] === P.sService[s]) continue;
+      this.paired(P, parent, s);
+    }
+  }
+
+  private evictOldest(P: PartitionState): void {
+    const tt = P.traceTimers;
+    while (tt.size > 0) {
+      const t = tt.topEntry;
+      const g = tt.topGen;
+      tt.pop();
+      if (P.tGen[t] !== g) continue;
+      this.assemble(P, t, 1);
+      return;
+    }
+  }
+
+  // ------------------------------------------------------------------------- time and output
+
+  /**
+   * Processing-time tick: a partition idle for idleTimeoutMs advances its watermark by the clock.
+   * Each advance is logged (watermarkLog) so a replay from a checkpoint can repeat it.
+   */
+  onProcessingTime(nowMs: number): void {
+    const idle = this.config.idleTimeoutMs;
+    for (const P of this.partitions) {
+      if (P.watermarkUs === -Infinity || nowMs - P.lastInputMs < idle) continue;
+      const advanced = P.watermarkUs + (nowMs - P.lastInputMs) * 1000;
+      P.lastInputMs = nowMs;
+      this.counters.idleAdvances++;
+      this.advanceWatermark(P.partition, advanced);
+      this.watermarkLog.push({ partition: P.partition, watermarkUs: advanced });
+    }
+  }
+
+  /** Moves a partition's watermark forward (idle advance, or its replay) and fires timers. */
+  advanceWatermark(partition: number, watermarkUs: number): void {
+    const P = this.partition(partition);
+    if (watermarkUs <= P.watermarkUs) return;
+    P.watermarkUs = watermarkUs;
+    this.fireTimers(P);
+  }
+
+  /** End of input: close every window (resolve all calls, assemble all traces). */
+  finish(): void {
+    for (const P of this.partitions) {
+      const calls: number[] = [];
+      P.calls.forEach((c) => calls.push(c));
+      calls.sort((a, b) => P.cDeadline[a] - P.cDeadline[b] || a - b);
+      for (const c of calls) if (this.callLive(P, c)) this.resolveCall(P, c);
+      const traces: number[] = [];
+      P.traces.forEach((t) => traces.push(t));
+      traces.sort((a, b) => P.tLastEnd[a] - P.tLastEnd[b] || a - b);
+      for (const t of traces) this.assemble(P, t, 2);
+      P.callTimers.clear();
+      P.traceTimers.clear();
+      P.nextDeadlineUs = Infinity;
+    }
+  }
+
+  private callLive(P: PartitionState, c: number): boolean {
+    // a call resolved earlier in this loop (through a trace) has been removed from the index
+    const ck = P.calls.key;
+    for (let k = 0; k < 6; k++) ck[k] = P.calls.keys[c * 6 + k];
+    return P.calls.find() === c;
+  }
+
+  /** Spans waiting in the fold's tables, over all partitions. */
+  get pendingSpans(): number {
+    let n = 0;
+    for (const P of this.partitions) n += P.spans.size;
+    return n;
+  }
+
+  /** Bytes held by the per-partition state (not the flushed aggregates). */
+  get stateBytes(): number {
+    let n = 0;
+    for (const P of this.partitions) n += P.bytesHeld;
+    return n;
+  }
+
+  /** Takes the deltas accumulated since the last drain and clears them. */
+  drain(): FoldDeltas {
+    const name = (id: number) => this.interner.name(id);
+    const minute = (m: number) => m * 60_000;
+    const out: FoldDeltas = {
+      edges: this.edges.rows().map((r) => ({
+        minute: minute(r.key[0]),
+        client: name(r.key[1]),
+        server: name(r.key[2]),
+        type: EDGE_TYPES[r.key[3]],
+        calls: r.counters[E_CALLS],
+        clientCalls: r.counters[E_CLIENT],
+        serverCalls: r.counters[E_SERVER],
+        paired: r.counters[E_PAIRED],
+        failed: r.counters[E_FAILED],
+        failedClient: r.counters[E_FAILED_C],
+        failedServer: r.counters[E_FAILED_S],
+        negativeLag: r.counters[E_NEG_LAG],
+        clientLatency: r.hists[EH_CLIENT],
+        serverLatency: r.hists[EH_SERVER],
+        lag: r.hists[EH_LAG],
+      })),
+      services: this.services.rows().map((r) => ({
+        minute: minute(r.key[0]),
+        service: name(r.key[1]),
+        spans: r.counters[S_SPANS],
+        serverCalls: r.counters[S_SERVER_CALLS],
+        failures: r.counters[S_FAILURES],
+        errorSpans: r.counters[S_ERRORS],
+        orphanSpans: r.counters[S_ORPHANS],
+        unpairedClient: r.counters[S_UNPAIRED_C],
+        unpairedServer: r.counters[S_UNPAIRED_S],
+        duplicateSpans: r.counters[S_DUPS],
+        lateSpans: r.counters[S_LATE],
+        traces: r.counters[S_TRACES],
+        connectedTraces: r.counters[S_CONNECTED],
+        latency: r.hists[0],
+      })),
+      operations: this.operations.rows().map((r) => ({
+        minute: minute(r.key[0]),
+        service: name(r.key[1]),
+        operation: name(r.key[2]),
+        spans: r.counters[O_SPANS],
+        serverCalls: r.counters[O_SERVER_CALLS],
+        failures: r.counters[O_FAILURES],
+        errorSpans: r.counters[O_ERRORS],
+        latency: r.hists[0],
+      })),
+      traces: this.traceStats.rows().map((r) => ({
+        minute: minute(r.key[0]),
+        traces: r.counters[TR_TRACES],
+        connected: r.counters[TR_CONNECTED],
+        cut: r.counters[TR_CUT],
+        evicted: r.counters[TR_EVICTED],
+      })),
+    };
+    this.edges.clear();
+    this.services.clear();
+    this.operations.clear();
+    this.traceStats.clear();
+    this.pool.clear();
+    return out;
+  }
+}
+
+function makesCall(kind: number): boolean {
+  return kind === KIND_CLIENT || kind === KIND_SERVER || kind === KIND_PRODUCER || kind === KIND_CONSUMER;
+}

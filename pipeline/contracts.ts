@@ -1,0 +1,101 @@
+/**
+ * The contracts every component implements. Operators are synchronous per batch (the hot path);
+ * only sources and sinks are async. Lifecycle (Flink's): open -> processBatch / onTimer ->
+ * finish (end of input only: close windows, may emit) -> close (release, never emits). Every
+ * phase is safe to call twice. The runtime opens sinks first and sources last, and stops in
+ * reverse.
+ */
+import type { Interner } from "./intern.js";
+
+/** What flows on an edge of the topology, by name. */
+export type StreamKind = "messages" | "spans" | "deltas";
+
+/** Raw messages from a source, all of one input partition. */
+export interface MessageBatch {
+  kind: "messages";
+  partition: number;
+  /** Message bodies. */
+  messages: Uint8Array[];
+  /** Where each message came from, for error reports (file#index, topic/partition@offset). */
+  origins: string[];
+  /** Source offset of each message (file: message index). */
+  offsets: number[];
+}
+
+export interface RuntimeContext {
+  /** The worker's interner: names are ids inside one worker. */
+  interner: Interner;
+  /** Worker index and count (parallelism), for keyed partitioning. */
+  workerIndex: number;
+  workers: number;
+  /** Structured logger. */
+  log: Logger;
+  /** Processing clock (ms); a test driver substitutes a manual one. */
+  now(): number;
+  /** Side output for messages that cannot be processed (the dead-letter stream). */
+  deadLetter(letter: DeadLetter): void;
+}
+
+export interface DeadLetter {
+  origin: string;
+  partition: number;
+  offset: number;
+  code: string;
+  reason: string;
+  message: Uint8Array;
+}
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Receives an operator's output: `emit(port, item)`; port "out" is the default stream. */
+export interface Collector {
+  emit(item: unknown): void;
+}
+
+export interface Operator {
+  open(ctx: RuntimeContext): void;
+  processBatch(batch: unknown, out: Collector): void;
+  /** Processing-time tick (flushes, idle watermarks). */
+  onTimer?(nowMs: number, out: Collector): void;
+  /** End of input: close windows and emit what they hold. */
+  finish(out: Collector): void;
+  close(): void;
+  /** Operator-specific numbers for progress and /metrics. */
+  metrics?(): Record<string, number>;
+}
+
+export interface Source {
+  open(ctx: RuntimeContext): Promise<void>;
+  /** Next batch, or null at end of input. Awaiting it is the back-pressure point. */
+  next(): Promise<unknown | null>;
+  close(): Promise<void>;
+  metrics?(): Record<string, number>;
+}
+
+export interface Sink {
+  open(ctx: RuntimeContext): Promise<void>;
+  write(batch: unknown): Promise<void>;
+  /** Everything written so far is durable when this resolves. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  healthcheck(): Promise<boolean>;
+  metrics?(): Record<string, number>;
+}
+
+export const consoleLogger = (json: boolean, stream: NodeJS.WritableStream = process.stderr): Logger => {
+  const write = (level: string, msg: string, fields?: Record<string, unknown>) => {
+    if (json) stream.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + "\n");
+    else stream.write(`${level}: ${msg}${fields && Object.keys(fields).length ? " " + JSON.stringify(fields) : ""}\n`);
+  };
+  return {
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+  };
+};
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
