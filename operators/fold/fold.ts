@@ -470,8 +470,9 @@ export class Fold {
     }
     for (let v = P.cServers[c]; v >= 0; v = P.sNextHalf[v]) {
       P.sCall[v] = -1;
-      // a linked consumer without a parent whose producer never showed up is a root after all
-      if (P.sKind[v] === KIND_CONSUMER && (P.sFlags[v] & F_HAS_PARENT) === 0) this.rootServer(P, v);
+      // a server half without a parent whose client never showed up is a root after all: a Zipkin
+      // shared root span (yelp.json's `routing`), or a linked consumer whose producer is elsewhere
+      if ((P.sFlags[v] & F_HAS_PARENT) === 0) this.rootServer(P, v);
       else this.connectivity(P, v, S_UNPAIRED_S);
     }
     P.cGen[c]++;

@@ -1,0 +1,255 @@
+/**
+ * The `tracefold` command line: `run` (the long-running job; embedded default with no
+ * configuration) and `fold` (fold capture files and print the topology report).
+ */
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { consoleLogger, type Logger } from "./contracts.js";
+import { describeSettings, loadConfig, type Config } from "./config.js";
+import { TracefoldError } from "./errors.js";
+import { Interner } from "./intern.js";
+import { buildJob } from "./job.js";
+import { registry } from "./registry.js";
+import { LocalRuntime } from "./runtime.js";
+import { checkAgainstTruth } from "./truth-check.js";
+import { buildReport, formatReport, type TopologyReport } from "../operators/fold/report.js";
+import type { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
+import type { ReplaySource } from "../sources/replay/source.js";
+import { FORMATS } from "../operators/decode/types.js";
+
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+const HELP = `tracefold ${VERSION}: fold distributed-tracing spans into service topology, failure rates,
+latency distributions and trace connectivity.
+
+Usage:
+  tracefold run  [--config FILE] [--set path=value]... [flags]
+  tracefold fold FILE... --format FORMAT [--json] [--set path=value]...
+  tracefold help [run|fold|settings]
+  tracefold --version
+
+Commands:
+  run    The long-running job. With no configuration it runs the embedded default: generated
+         microservice traffic (the replay source) folded into in-memory stores, a live progress
+         line on a terminal, and at the end a topology summary and a check of the folded topology
+         against the generator's truth (exit code 1 if it does not match). It ends by itself after
+         source.replay.spans spans (default 2,000,000) unless --forever; SIGTERM or Ctrl-C stops
+         it gracefully (a second signal exits at once).
+  fold   Folds capture files with the same windows as run, closes every window at end of input,
+         and prints the topology report: a table, or with --json one JSON document on stdout.
+         Malformed messages are reported on stderr (format, file, message, byte offset) and
+         skipped; decoding goes on with the next message.
+
+Flags:
+  --config FILE        Settings file (YAML or JSON); see 'tracefold help settings'.
+  --set path=value     Any setting, e.g. --set fold.traceGapMs=60000 (repeatable).
+  --format FORMAT      Input format of the files: ${FORMATS.join(", ")}.
+  --json               fold: print the report as one JSON document.
+  --link-parent-child  fold/run: for input without span kinds, make an edge of every parent -> child
+                       across two services (Jaeger's dependency rule).
+  --spans N            run: spans to generate (0 = forever).     = --set source.replay.spans=N
+  --seed N             run: generator seed.                       = --set source.replay.seed=N
+  --services N         run: services in the generated graph.      = --set source.replay.services=N
+  --forever            run: do not stop after a number of spans.
+  --log-format F       text or json (structured logs on stderr).
+  --no-progress        Never print the progress line.
+  -h, --help           This help.
+
+Settings are read from the file, then environment variables (TRACEFOLD_<PATH_IN_SNAKE_CASE>, e.g.
+TRACEFOLD_FOLD_TRACE_GAP_MS), then flags; every problem is reported at once.
+
+Input formats:
+  otlp_proto   an OTLP ExportTraceServiceRequest (protobuf), one per file (an OTLP/HTTP body)
+  otlp_json    the same in OTLP/JSON; one request per file, or one per line
+  zipkin_json  a JSON array of Zipkin v2 spans
+  jaeger_json  Jaeger's query-API JSON ({"data":[trace...]}) or span objects with a process
+  span_log     newline-delimited JSON span records (docs/FORMATS.md)
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "-h":
+      case "--help":
+      case "help":
+        if (rest[0] === "settings") process.stdout.write(`Settings (path, default, meaning, environment variable):\n${describeSettings()}\n`);
+        else process.stdout.write(HELP);
+        return 0;
+      case "--version":
+      case "-v":
+        process.stdout.write(`tracefold ${VERSION}\n`);
+        return 0;
+      case "run":
+        return await runCommand(rest);
+      case "fold":
+        return await foldCommand(rest);
+      default:
+        process.stderr.write(`tracefold: unknown command "${command}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof TracefoldError) {
+      process.stderr.write(`tracefold: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const COMMON = {
+  config: { type: "string" },
+  set: { type: "string", multiple: true },
+  "link-parent-child": { type: "boolean" },
+  "log-format": { type: "string" },
+  "no-progress": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function parse<O extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new TracefoldError("TF_CONFIG_INVALID", `${(err as Error).message} (see tracefold --help)`, "cli");
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    spans: { type: "string" },
+    seed: { type: "string" },
+    services: { type: "string" },
+    forever: { type: "boolean" },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new TracefoldError("TF_CONFIG_INVALID", `run takes no file arguments (got ${positionals.join(" ")}); use fold, or source.file.paths`, "cli");
+  const sets = [...(values.set ?? [])];
+  if (values.spans !== undefined) sets.push(`source.replay.spans=${values.spans}`);
+  if (values.seed !== undefined) sets.push(`source.replay.seed=${values.seed}`);
+  if (values.services !== undefined) sets.push(`source.replay.services=${values.services}`);
+  if (values.forever) sets.push("source.replay.spans=0");
+  commonSets(values, sets);
+  const cfg = loadConfig({ file: values.config, env: process.env, sets });
+  const log = consoleLogger(cfg["log.format"] === "json");
+  const { runtime, result, report } = await execute(cfg, log, true);
+  const m = result.metrics;
+  process.stdout.write(formatReport(report) + "\n\n");
+  process.stdout.write(
+    `${report.spans} spans in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmtRate((m.fold_spans_in * 1000) / Math.max(1, result.elapsedMs))} spans/s), ` +
+      `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, dead letters ${result.deadLetters}, ` +
+      `state ${m.fold_bytes_per_pending_span || "-"} bytes per pending span at the end\n`,
+  );
+  if (cfg["source.type"] !== "replay") return 0;
+  if (result.stopped) {
+    process.stdout.write("stopped by signal: windows left open, truth check skipped\n");
+    return 0;
+  }
+  const truth = runtime.get<ReplaySource>("replay").generator.truth;
+  const check = checkAgainstTruth(report, truth);
+  if (check.ok) {
+    process.stdout.write(`truth check: PASS (${check.edgesChecked} edges, ${check.servicesChecked} services, ${truth.traces} traces, ${truth.connectedTraces} connected: all equal to what the replay generated)\n`);
+    return 0;
+  }
+  process.stdout.write(`truth check: FAIL (${check.differences.length} differences)\n  ${check.differences.slice(0, 30).join("\n  ")}\n`);
+  return 1;
+}
+
+async function foldCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { format: { type: "string" }, json: { type: "boolean" } });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length === 0) throw new TracefoldError("TF_CONFIG_INVALID", "fold needs at least one FILE (see tracefold --help)", "cli");
+  const sets = [...(values.set ?? []), "source.type=file", `source.file.paths=${positionals.join(",")}`, "progress=never"];
+  if (values.format !== undefined) sets.push(`source.file.format=${values.format}`);
+  else if (!values.config) throw new TracefoldError("TF_CONFIG_INVALID", `fold needs --format (one of ${FORMATS.join(", ")})`, "cli");
+  commonSets(values, sets);
+  const cfg = loadConfig({ file: values.config, env: process.env, sets });
+  const log = consoleLogger(cfg["log.format"] === "json");
+  const { result, report } = await execute(cfg, log, false);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ ...report, deadLetters: result.deadLetters, counters: result.metrics }) + "\n");
+  } else {
+    process.stdout.write(formatReport(report) + "\n");
+    if (result.deadLetters > 0) process.stdout.write(`\n${result.deadLetters} malformed message(s) skipped (see stderr)\n`);
+  }
+  return 0;
+}
+
+function commonSets(values: Record<string, unknown>, sets: string[]): void {
+  if (values["link-parent-child"]) sets.push("fold.linkParentChild=true");
+  if (values["log-format"] !== undefined) sets.push(`log.format=${values["log-format"]}`);
+  if (values["no-progress"]) sets.push("progress=never");
+}
+
+async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ runtime: LocalRuntime; result: Awaited<ReturnType<LocalRuntime["run"]>>; report: TopologyReport }> {
+  const description = buildJob(cfg);
+  const runtime = new LocalRuntime(description, registry, {
+    interner: new Interner(),
+    log,
+    tickMs: cfg["runtime.tickMs"] as number,
+    onDeadLetter: (l) => log.warn(l.reason, { code: l.code, origin: l.origin, partition: l.partition, offset: l.offset }),
+  });
+  const progressMode = cfg["progress"] as string;
+  const showProgress = progressMode === "always" || (progressMode === "auto" && process.stderr.isTTY === true);
+  const started = Date.now();
+  let lastSpans = 0;
+  let lastAt = started;
+  const progress = setInterval(() => {
+    const m = runtime.metrics();
+    const now = Date.now();
+    const rate = ((m.fold_spans_in - lastSpans) * 1000) / Math.max(1, now - lastAt);
+    lastSpans = m.fold_spans_in;
+    lastAt = now;
+    const meta = runtime.nodes.get("meta")?.impl as Partial<EmbeddedMetaStore> | undefined;
+    const line = `spans ${fmtRate(m.fold_spans_in)}  ${fmtRate(rate)} spans/s  traces ${fmtRate(m.fold_traces_assembled)}  pending ${fmtRate(m.fold_pending_spans)}  edge rows ${meta?.edges?.size ?? "-"}  late ${m.fold_late_spans}  dead letters ${m.runtime_dead_letters}  ${((now - started) / 1000).toFixed(0)} s`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
+    else process.stderr.write(line + "\n");
+  }, process.stderr.isTTY ? 1000 : 5000);
+  if (!showProgress) clearInterval(progress);
+  progress.unref();
+  let signalled = 0;
+  const onSignal = (sig: string) => {
+    signalled++;
+    if (signalled > 1) {
+      log.warn("second signal: exiting now", { signal: sig });
+      process.exit(130);
+    }
+    log.info("stopping: no more input is read; open windows are kept, not closed", { signal: sig });
+    runtime.stop();
+  };
+  if (signals) {
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+  try {
+    const result = await runtime.run();
+    if (showProgress && process.stderr.isTTY) process.stderr.write("\n");
+    const meta = runtime.nodes.get("meta")?.impl;
+    const report: TopologyReport =
+      meta && (meta as EmbeddedMetaStore).edges ? buildReport(meta as EmbeddedMetaStore) : { spans: 0, traces: 0, edges: [], services: [], connectivity: { traces: 0, connected: 0, rate: null, orphanSpans: 0, duplicateSpans: 0, lateSpans: 0, cut: 0, evicted: 0 } };
+    return { runtime, result, report };
+  } finally {
+    clearInterval(progress);
+    if (signals) {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
+  }
+}
+
+function fmtRate(n: number): string {
+  if (!Number.isFinite(n)) return "-";
+  if (n >= 1e6) return (n / 1e6).toFixed(2) + "M";
+  if (n >= 1e4) return (n / 1e3).toFixed(1) + "k";
+  return String(Math.round(n));
+}
+
+function pct(x: number | null): string {
+  return x === null ? "-" : (x * 100).toFixed(2) + "%";
+}

@@ -1,0 +1,176 @@
+/**
+ * Configuration: one schema (every key with its type, default, unit and doc), read from a file
+ * (YAML or JSON), then environment variables, then flags; validated once with every problem
+ * reported together; unknown keys rejected.
+ *
+ *   file:  fold: { traceGapMs: 30000 }
+ *   env:   TRACEFOLD_FOLD_TRACE_GAP_MS=30000      (TRACEFOLD_ + path in SNAKE_CASE)
+ *   flag:  --set fold.traceGapMs=30000            (plus a few shortcuts: --spans, --seed, ...)
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { TracefoldError } from "./errors.js";
+
+type Kind = "int" | "number" | "bool" | "string" | "strings";
+interface Field {
+  kind: Kind;
+  default: unknown;
+  doc: string;
+  enum?: readonly string[];
+  min?: number;
+}
+
+const f = (kind: Kind, def: unknown, doc: string, extra: Partial<Field> = {}): Field => ({ kind, default: def, doc, ...extra });
+
+/** The schema: the user manual of every setting. */
+export const SCHEMA: Record<string, Field> = {
+  "source.type": f("string", "replay", "Input: `replay` (generated traffic, the embedded default) or `file` (capture files).", { enum: ["replay", "file"] }),
+  "source.file.paths": f("strings", [], "Capture files to read (source.type=file)."),
+  "source.file.format": f("string", "otlp_proto", "Format of the capture files.", { enum: ["otlp_proto", "otlp_json", "zipkin_json", "jaeger_json", "span_log"] }),
+  "source.replay.spans": f("int", 2_000_000, "Spans to generate; 0 runs forever (until SIGTERM).", { min: 0 }),
+  "source.replay.seed": f("int", 1, "Seed of the generator: the same seed gives the same traffic."),
+  "source.replay.services": f("int", 40, "Instrumented services in the generated graph.", { min: 1 }),
+  "source.replay.partitions": f("int", 4, "Input partitions the traces are spread over.", { min: 1 }),
+  "source.replay.tracesPerSecond": f("number", 20_000, "Traces per second of event time.", { min: 1 }),
+  "source.replay.batchSize": f("int", 4096, "Spans per batch.", { min: 1 }),
+  "source.replay.errorRate": f("number", 1, "Scale of every error probability (1 = about 1% of calls fail).", { min: 0 }),
+  "source.replay.brokenTraceRate": f("number", 0.005, "Share of traces with one span dropped (broken traces).", { min: 0 }),
+  "source.replay.duplicateRate": f("number", 0, "Probability that a span is sent twice.", { min: 0 }),
+  "fold.outOfOrdernessMs": f("int", 30_000, "Watermark = largest span end seen in a partition minus this (ms).", { min: 0 }),
+  "fold.allowedLatenessMs": f("int", 0, "A span ending further than this behind the watermark is late (ms).", { min: 0 }),
+  "fold.assemblyWindowMs": f("int", 10_000, "A call half waits for its partner until the watermark passes its end plus this (ms).", { min: 0 }),
+  "fold.traceGapMs": f("int", 30_000, "A trace is assembled when the watermark passes its last span end plus this (ms).", { min: 0 }),
+  "fold.traceMaxOpenMs": f("int", 600_000, "A trace open longer than this is assembled anyway and counted as cut (ms).", { min: 1 }),
+  "fold.assembledMemoryMs": f("int", 300_000, "How long an assembled trace id is remembered so its stragglers count as late (ms).", { min: 0 }),
+  "fold.idleTimeoutMs": f("int", 10_000, "Processing time without input after which a partition's watermark advances by the clock (ms).", { min: 1 }),
+  "fold.operationBudget": f("int", 200, "Distinct operations kept per service; the rest fold into __other__.", { min: 1 }),
+  "fold.virtualNodeBudget": f("int", 100, "Distinct virtual peers kept per service; the rest fold into __other__.", { min: 1 }),
+  "fold.maxSpansPerTrace": f("int", 10_000, "Spans kept per trace; the rest are counted and dropped.", { min: 1 }),
+  "fold.maxPendingSpans": f("int", 2_000_000, "Pending spans per partition; past it the oldest trace is assembled early (counted).", { min: 1 }),
+  "fold.linkParentChild": f("bool", false, "For input without span kinds: an edge for every parent -> child across two services (Jaeger's dependency rule)."),
+  "fold.flushIntervalMs": f("int", 10_000, "Processing time between flushes of aggregates to the stores (ms).", { min: 1 }),
+  "sinks.traces": f("string", "embedded", "Where trace details go: `embedded` (in-memory trace store) or `blackhole`.", { enum: ["embedded", "blackhole"] }),
+  "sinks.meta": f("string", "embedded", "Where topology and stats go: `embedded` (in-memory store) or `blackhole`.", { enum: ["embedded", "blackhole"] }),
+  "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
+  "runtime.workers": f("int", 1, "Worker threads (this version runs one in-process worker).", { min: 1 }),
+  "runtime.tickMs": f("int", 250, "Processing-time timer tick (ms).", { min: 1 }),
+  "log.format": f("string", "text", "Log format on stderr: `text` or `json` (structured).", { enum: ["text", "json"] }),
+  "progress": f("string", "auto", "Progress line: `auto` (on a terminal), `always`, `never`.", { enum: ["auto", "always", "never"] }),
+};
+
+export type Config = Record<string, unknown>;
+
+export interface ConfigInputs {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** `path=value` pairs from --set and the flag shortcuts. */
+  sets?: string[];
+}
+
+export function envName(path: string): string {
+  return "TRACEFOLD_" + path.replace(/\./g, "_").replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+/** Loads and validates; throws one TF_CONFIG_INVALID error listing every problem. */
+export function loadConfig(inputs: ConfigInputs = {}): Config {
+  const problems: string[] = [];
+  const cfg: Config = {};
+  for (const [k, fl] of Object.entries(SCHEMA)) cfg[k] = fl.default;
+  if (inputs.file) {
+    let doc: unknown;
+    try {
+      const text = readFileSync(inputs.file, "utf8");
+      doc = inputs.file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    } catch (err) {
+      problems.push(`${inputs.file}: cannot read: ${(err as Error).message}`);
+    }
+    if (doc !== undefined && doc !== null) {
+      if (typeof doc !== "object" || Array.isArray(doc)) problems.push(`${inputs.file}: the top level must be a mapping`);
+      else flatten(doc as Record<string, unknown>, "", (path, value) => assign(cfg, path, value, `${inputs.file}: ${path}`, problems, false));
+    }
+  }
+  const env = inputs.env ?? {};
+  for (const path of Object.keys(SCHEMA)) {
+    const v = env[envName(path)];
+    if (v !== undefined) assign(cfg, path, v, `${envName(path)}`, problems, true);
+  }
+  for (const s of inputs.sets ?? []) {
+    const eq = s.indexOf("=");
+    if (eq < 0) {
+      problems.push(`--set ${s}: expected path=value`);
+      continue;
+    }
+    assign(cfg, s.slice(0, eq), s.slice(eq + 1), `--set ${s.slice(0, eq)}`, problems, true);
+  }
+  if (cfg["source.type"] === "file" && (cfg["source.file.paths"] as string[]).length === 0) problems.push("source.file.paths: source.type=file needs at least one file");
+  if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))
+    problems.push("fold.assemblyWindowMs: must not exceed fold.traceGapMs (a call must close before its trace is assembled)");
+  if (problems.length > 0) throw new TracefoldError("TF_CONFIG_INVALID", `invalid configuration:\n  - ${problems.join("\n  - ")}`, "config");
+  return cfg;
+}
+
+function flatten(obj: Record<string, unknown>, prefix: string, out: (path: string, value: unknown) => void): void {
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && !(path in SCHEMA)) flatten(v as Record<string, unknown>, path, out);
+    else out(path, v);
+  }
+}
+
+function assign(cfg: Config, path: string, raw: unknown, where: string, problems: string[], fromText: boolean): void {
+  const field = SCHEMA[path];
+  if (!field) {
+    const near = Object.keys(SCHEMA).filter((k) => k.toLowerCase().includes(path.split(".").pop()!.toLowerCase()));
+    problems.push(`${where}: unknown setting${near.length ? ` (did you mean ${near.slice(0, 3).join(", ")}?)` : ""}`);
+    return;
+  }
+  const v = coerce(field, raw, fromText);
+  if (v === undefined) {
+    problems.push(`${where}: expected ${field.kind}${field.enum ? ` (one of ${field.enum.join(", ")})` : ""}, got ${JSON.stringify(raw)}`);
+    return;
+  }
+  if (field.enum && !field.enum.includes(v as string)) {
+    problems.push(`${where}: must be one of ${field.enum.join(", ")}, got ${JSON.stringify(v)}`);
+    return;
+  }
+  if (field.min !== undefined && typeof v === "number" && v < field.min) {
+    problems.push(`${where}: must be >= ${field.min}, got ${v}`);
+    return;
+  }
+  cfg[path] = v;
+}
+
+function coerce(field: Field, raw: unknown, fromText: boolean): unknown {
+  switch (field.kind) {
+    case "int":
+    case "number": {
+      const n = typeof raw === "number" ? raw : fromText && typeof raw === "string" && raw.trim() !== "" ? Number(raw.replace(/_/g, "")) : NaN;
+      if (!Number.isFinite(n)) return undefined;
+      if (field.kind === "int" && !Number.isInteger(n)) return undefined;
+      return n;
+    }
+    case "bool":
+      if (typeof raw === "boolean") return raw;
+      if (fromText && typeof raw === "string" && /^(true|false|1|0|yes|no)$/i.test(raw)) return /^(true|1|yes)$/i.test(raw);
+      return undefined;
+    case "string":
+      return typeof raw === "string" ? raw : undefined;
+    case "strings":
+      if (Array.isArray(raw) && raw.every((x) => typeof x === "string")) return raw;
+      if (typeof raw === "string") return raw.split(",").filter((x) => x.length > 0);
+      return undefined;
+  }
+}
+
+/** Settings under a prefix as a nested-free object: section(cfg, "fold") -> { traceGapMs: ... }. */
+export function section(cfg: Config, prefix: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(cfg)) if (k.startsWith(prefix + ".") && !k.slice(prefix.length + 1).includes(".")) out[k.slice(prefix.length + 1)] = v;
+  return out;
+}
+
+/** The settings table for --help. */
+export function describeSettings(): string {
+  const rows = Object.entries(SCHEMA).map(([k, fl]) => `  ${k.padEnd(30)} ${String(JSON.stringify(fl.default)).padEnd(12)} ${fl.doc}\n  ${"".padEnd(30)} ${"".padEnd(12)} env ${envName(k)}`);
+  return rows.join("\n");
+}

@@ -1,0 +1,42 @@
+/**
+ * Compares a folded topology with the replay generator's ground truth: every edge's calls,
+ * paired, failures by half; every service's orphans and unpaired halves; connectivity.
+ */
+import type { TopologyReport } from "../operators/fold/report.js";
+import type { ReplayTruth } from "../sources/replay/truth.js";
+
+export interface TruthCheck {
+  ok: boolean;
+  edgesChecked: number;
+  servicesChecked: number;
+  differences: string[];
+}
+
+export function checkAgainstTruth(report: TopologyReport, truth: ReplayTruth): TruthCheck {
+  const diffs: string[] = [];
+  const got = new Map(report.edges.map((e) => [`${e.client}|${e.server}|${e.type}`, e]));
+  const fields = ["calls", "paired", "failed", "failedClient", "failedServer", "clientCalls", "serverCalls"] as const;
+  for (const [k, t] of truth.edges) {
+    const e = got.get(k);
+    if (!e) {
+      diffs.push(`edge ${k}: missing (truth has ${t.calls} calls)`);
+      continue;
+    }
+    for (const f of fields) if (e[f] !== t[f]) diffs.push(`edge ${k}: ${f} ${e[f]} != truth ${t[f]}`);
+    got.delete(k);
+  }
+  for (const k of got.keys()) diffs.push(`edge ${k}: not in the truth`);
+  const svc = new Map(report.services.map((s) => [s.name, s]));
+  for (const [name, t] of truth.services) {
+    const s = svc.get(name);
+    if (!s) {
+      diffs.push(`service ${name}: missing`);
+      continue;
+    }
+    for (const f of ["orphanSpans", "unpairedClient", "unpairedServer", "duplicateSpans"] as const) if (s[f] !== t[f]) diffs.push(`service ${name}: ${f} ${s[f]} != truth ${t[f]}`);
+    if (s.spans !== t.spans) diffs.push(`service ${name}: spans ${s.spans} != truth ${t.spans}`);
+  }
+  if (report.connectivity.traces !== truth.traces) diffs.push(`traces ${report.connectivity.traces} != truth ${truth.traces}`);
+  if (report.connectivity.connected !== truth.connectedTraces) diffs.push(`connected traces ${report.connectivity.connected} != truth ${truth.connectedTraces}`);
+  return { ok: diffs.length === 0, edgesChecked: truth.edges.size, servicesChecked: truth.services.size, differences: diffs };
+}
