@@ -152,7 +152,14 @@ export class LocalRuntime {
   }
 
   private async pump(name: string, source: Source): Promise<void> {
+    let yieldedAt = this.now();
     for (;;) {
+      // sources that answer from memory resolve at once: yield to the event loop now and then so
+      // timers, signals and the progress line get their turn
+      if (this.now() - yieldedAt >= 20) {
+        await new Promise<void>((r) => setImmediate(r));
+        yieldedAt = this.now();
+      }
       if (this.stopping) return;
       const batch = await source.next();
       if (batch === null) return;

@@ -55,13 +55,16 @@ export const SCOPE_NAME = "tracefold.replay";
 const SPAN_FLAGS_LOCAL = 0x101;
 const SPAN_FLAGS_REMOTE_PARENT = 0x301;
 
-// the span attributes the fold reads, one key per column
-const ATTR_PEER = "peer.service";
-const ATTR_ADDR = "server.address";
-const ATTR_DB_SYSTEM = "db.system";
-const ATTR_DB_NAME = "db.name";
-const ATTR_MSG_DEST = "messaging.destination.name";
-const ATTR_ROUTE = "http.route";
+/** The span attributes the fold reads: one key per SpanBatch column, in the order written. */
+const SPAN_ATTRIBUTES = [
+  ["peer.service", "peer"],
+  ["server.address", "addr"],
+  ["db.system", "dbSystem"],
+  ["db.name", "dbNamespace"],
+  ["messaging.destination.name", "msgDest"],
+  ["http.route", "route"],
+] as const;
+const ATTR_PEER = SPAN_ATTRIBUTES[0][0];
 
 const utf8 = new TextEncoder();
 
@@ -73,22 +76,20 @@ function rowList(batch: SpanBatch, rows?: RowSelection): readonly number[] {
   return out;
 }
 
-/** Rows grouped by service, services in order of first appearance, rows in the order given. */
-function byService(batch: SpanBatch, rows: readonly number[]): Array<{ service: number; rows: number[] }> {
-  const groups: Array<{ service: number; rows: number[] }> = [];
-  const index = new Map<number, number>();
+/** Rows grouped by `key`, groups in order of first appearance, rows in the order given. */
+function groupBy<K>(rows: readonly number[], key: (i: number) => K): number[][] {
+  const groups = new Map<K, number[]>();
   for (const i of rows) {
-    const s = batch.service[i];
-    let g = index.get(s);
-    if (g === undefined) {
-      g = groups.length;
-      index.set(s, g);
-      groups.push({ service: s, rows: [] });
-    }
-    groups[g].rows.push(i);
+    const k = key(i);
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [i]);
+    else g.push(i);
   }
-  return groups;
+  return [...groups.values()];
 }
+
+const byService = (batch: SpanBatch, rows: readonly number[]) => groupBy(rows, (i) => batch.service[i]);
+const byTrace = (batch: SpanBatch, rows: readonly number[]) => groupBy(rows, (i) => traceIdHex(batch.tid, i * 4));
 
 // ------------------------------------------------------------------------------------- times
 
@@ -296,15 +297,10 @@ function writeSpan(w: ProtoWriter, batch: SpanBatch, i: number): void {
       w.fixed64Nanos(endNanos(start, batch.durUs[i]));
     }
   }
-  const attr = (key: string, id: number): void => {
+  for (const [key, col] of SPAN_ATTRIBUTES) {
+    const id = batch[col][i];
     if (id !== 0) writeStringKeyValue(w, 9, constUtf8(key), nameUtf8(interner, id));
-  };
-  attr(ATTR_PEER, batch.peer[i]);
-  attr(ATTR_ADDR, batch.addr[i]);
-  attr(ATTR_DB_SYSTEM, batch.dbSystem[i]);
-  attr(ATTR_DB_NAME, batch.dbNamespace[i]);
-  attr(ATTR_MSG_DEST, batch.msgDest[i]);
-  attr(ATTR_ROUTE, batch.route[i]);
+  }
   if ((flags & F_HAS_LINK) !== 0) {
     const ln = w.fork(13);
     w.idField(1, batch.lnkTid, i * 4, 4);
@@ -335,13 +331,13 @@ export function encodeOtlp(batch: SpanBatch, rows?: RowSelection): Uint8Array {
   for (const g of byService(batch, rowList(batch, rows))) {
     const rs = w.fork(1); // ExportTraceServiceRequest.resource_spans
     const res = w.fork(1); // ResourceSpans.resource
-    writeStringKeyValue(w, 1, serviceName, nameUtf8(batch.interner, g.service));
+    writeStringKeyValue(w, 1, serviceName, nameUtf8(batch.interner, batch.service[g[0]]));
     w.join(res);
     const ss = w.fork(2); // ResourceSpans.scope_spans
     const scope = w.fork(1); // ScopeSpans.scope
     w.bytesField(1, scopeName);
     w.join(scope);
-    for (const i of g.rows) writeSpan(w, batch, i);
+    for (const i of g) writeSpan(w, batch, i);
     w.join(ss);
     w.join(rs);
   }
@@ -354,14 +350,8 @@ export function encodeOtlp(batch: SpanBatch, rows?: RowSelection): Uint8Array {
 const KIND_NAMES = ["", "internal", "server", "client", "producer", "consumer"];
 
 function attributes(batch: SpanBatch, i: number): Array<[string, string]> {
-  const n = (id: number) => batch.interner.name(id);
   const out: Array<[string, string]> = [];
-  if (batch.peer[i] !== 0) out.push([ATTR_PEER, n(batch.peer[i])]);
-  if (batch.addr[i] !== 0) out.push([ATTR_ADDR, n(batch.addr[i])]);
-  if (batch.dbSystem[i] !== 0) out.push([ATTR_DB_SYSTEM, n(batch.dbSystem[i])]);
-  if (batch.dbNamespace[i] !== 0) out.push([ATTR_DB_NAME, n(batch.dbNamespace[i])]);
-  if (batch.msgDest[i] !== 0) out.push([ATTR_MSG_DEST, n(batch.msgDest[i])]);
-  if (batch.route[i] !== 0) out.push([ATTR_ROUTE, n(batch.route[i])]);
+  for (const [key, col] of SPAN_ATTRIBUTES) if (batch[col][i] !== 0) out.push([key, batch.interner.name(batch[col][i])]);
   return out;
 }
 
@@ -391,8 +381,8 @@ function otlpJsonSpan(batch: SpanBatch, i: number): Record<string, unknown> {
 /** The rows as one OTLP/JSON `ExportTraceServiceRequest`. */
 export function encodeOtlpJson(batch: SpanBatch, rows?: RowSelection): Uint8Array {
   const resourceSpans = byService(batch, rowList(batch, rows)).map((g) => ({
-    resource: { attributes: [{ key: "service.name", value: { stringValue: batch.interner.name(g.service) } }] },
-    scopeSpans: [{ scope: { name: SCOPE_NAME }, spans: g.rows.map((i) => otlpJsonSpan(batch, i)) }],
+    resource: { attributes: [{ key: "service.name", value: { stringValue: batch.interner.name(batch.service[g[0]]) } }] },
+    scopeSpans: [{ scope: { name: SCOPE_NAME }, spans: g.map((i) => otlpJsonSpan(batch, i)) }],
   }));
   return json({ resourceSpans });
 }
@@ -426,24 +416,10 @@ export function encodeZipkinJson(batch: SpanBatch, rows?: RowSelection): Uint8Ar
   return json(rowList(batch, rows).map((i) => zipkinSpan(batch, i)));
 }
 
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 function idBase64(words: Uint32Array, at: number, n: number): string {
-  const bytes: number[] = [];
-  for (let k = 0; k < n; k++) {
-    const w = words[at + k];
-    bytes.push(w >>> 24, (w >>> 16) & 0xff, (w >>> 8) & 0xff, w & 0xff);
-  }
-  let s = "";
-  for (let j = 0; j < bytes.length; j += 3) {
-    const a = bytes[j];
-    const b = j + 1 < bytes.length ? bytes[j + 1] : -1;
-    const c = j + 2 < bytes.length ? bytes[j + 2] : -1;
-    s += B64[a >> 2] + B64[((a & 3) << 4) | (b < 0 ? 0 : b >> 4)];
-    s += b < 0 ? "=" : B64[((b & 15) << 2) | (c < 0 ? 0 : c >> 6)];
-    s += c < 0 ? "=" : B64[c & 63];
-  }
-  return s;
+  const bytes = Buffer.alloc(n * 4);
+  for (let k = 0; k < n; k++) bytes.writeUInt32BE(words[at + k], k * 4);
+  return bytes.toString("base64");
 }
 
 /** RFC 3339 with microseconds, as jsonpb writes a Timestamp ("2017-01-26T16:46:31.639975Z"). */
@@ -571,23 +547,6 @@ export function encodeSpanLog(batch: SpanBatch, rows?: RowSelection): Uint8Array
 }
 
 // ------------------------------------------------------------------------------------- shapes
-
-/** Rows grouped by trace id, traces in order of first appearance, rows in the order given. */
-function byTrace(batch: SpanBatch, rows: readonly number[]): number[][] {
-  const groups: number[][] = [];
-  const index = new Map<string, number>();
-  for (const i of rows) {
-    const t = traceIdHex(batch.tid, i * 4);
-    let g = index.get(t);
-    if (g === undefined) {
-      g = groups.length;
-      index.set(t, g);
-      groups.push([]);
-    }
-    groups[g].push(i);
-  }
-  return groups;
-}
 
 /** The encoder of a format, for one message of the given rows. */
 export function encoderFor(format: FormatName): (batch: SpanBatch, rows: readonly number[]) => Uint8Array {

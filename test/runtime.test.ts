@@ -1,0 +1,112 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { DeadLetter, RuntimeContext, Sink } from "../pipeline/contracts.js";
+import { LocalRuntime } from "../pipeline/runtime.js";
+import { Registry, registry } from "../pipeline/registry.js";
+import { TopologyBuilder } from "../pipeline/topology.js";
+import { buildReport } from "../operators/fold/report.js";
+import type { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
+import type { EmbeddedTraceStore } from "../sinks/embedded/trace-store.js";
+import type { ReplaySource } from "../sources/replay/source.js";
+
+const CORPUS = join(import.meta.dirname, "fixtures", "corpus");
+
+function fileJob(paths: string[], format: string) {
+  return new TopologyBuilder("t")
+    .source("file", "file", { paths, format, batchMessages: 2 })
+    .operator("decode", "decode", { format }, { inputs: ["file"] })
+    .operator("fold", "fold", {}, { inputs: ["decode"], key: "traceId" })
+    .sink("traces", "embedded_traces", {}, { inputs: ["decode"] })
+    .sink("meta", "embedded_meta", {}, { inputs: ["fold"] })
+    .build(registry.types);
+}
+
+describe("in-process runtime", () => {
+  it("sends a malformed message to the dead letters with its reason, and goes on with the next", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tf-rt-"));
+    const good = readFileSync(join(CORPUS, "jaeger-integration", "traces", "default.json"), "utf8");
+    const oneLine = JSON.stringify(JSON.parse(good));
+    const file = join(dir, "mixed.jsonl");
+    writeFileSync(file, [oneLine, '{"resourceSpans": [ {"resource": ', oneLine.replace("query11-service", "other-service")].join("\n") + "\n");
+    const letters: DeadLetter[] = [];
+    const rt = new LocalRuntime(fileJob([file], "otlp_json"), registry, { onDeadLetter: (l) => letters.push(l) });
+    const result = await rt.run();
+    expect(result.deadLetters).toBe(1);
+    expect(letters[0].code).toBe("TF_DECODE_MALFORMED");
+    expect(letters[0].offset).toBe(1);
+    expect(letters[0].reason).toMatch(/^otlp_json: malformed message in .*mixed\.jsonl#1 \(byte \d+\) at byte \d+: /);
+    const report = buildReport(rt.get<EmbeddedMetaStore>("meta"));
+    expect(report.services.map((s) => s.name).sort()).toEqual(["other-service", "query11-service"]);
+    expect(result.metrics.decode_malformed_messages).toBe(1);
+    // trace details were kept by trace id
+    const traces = rt.get<EmbeddedTraceStore>("traces");
+    expect(traces.spansWritten).toBe(2);
+  });
+
+  it("opens sinks first and sources last, and closes in reverse; finish runs only at end of input", async () => {
+    const events: string[] = [];
+    const probe = (name: string): Sink => ({
+      open: async () => void events.push(`open ${name}`),
+      write: async () => void events.push(`write ${name}`),
+      flush: async () => void events.push(`flush ${name}`),
+      close: async () => void events.push(`close ${name}`),
+      healthcheck: async () => true,
+    });
+    const reg = new Registry(
+      { replay: registry.sources.replay },
+      { fold: (c) => {
+        const op = registry.operators.fold(c);
+        const finish = op.finish.bind(op);
+        op.finish = (out) => { events.push("finish fold"); finish(out); };
+        const open = op.open.bind(op);
+        op.open = (ctx: RuntimeContext) => { events.push("open fold"); open(ctx); };
+        return op;
+      } },
+      { probe: () => probe("meta") },
+    );
+    const job = new TopologyBuilder().source("replay", "replay", { spans: 10_000, batchSize: 1000 }).operator("fold", "fold", {}, { inputs: ["replay"] }).sink("meta", "probe", {}, { inputs: ["fold"] }).build();
+    await new LocalRuntime(job, reg).run();
+    expect(events[0]).toBe("open meta");
+    expect(events[1]).toBe("open fold");
+    expect(events.indexOf("finish fold")).toBeLessThan(events.lastIndexOf("write meta"));
+    expect(events.slice(-2)).toEqual(["flush meta", "close meta"]);
+  });
+
+  it("lets a slow sink slow the source: no batch is pulled before the previous writes resolved", async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let writes = 0;
+    const slow: Sink = {
+      open: async () => {},
+      write: async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        writes++;
+      },
+      flush: async () => {},
+      close: async () => {},
+      healthcheck: async () => true,
+    };
+    const reg = new Registry({ replay: registry.sources.replay }, {}, { slow: () => slow });
+    const job = new TopologyBuilder().source("replay", "replay", { spans: 20_000, batchSize: 500, partitions: 2 }).sink("traces", "slow", {}, { inputs: ["replay"] }).build();
+    const rt = new LocalRuntime(job, reg);
+    const result = await rt.run();
+    expect(writes).toBe(result.batches);
+    expect(maxInFlight).toBe(1);
+  });
+
+  it("stops on request without closing windows (no finish): what was pending stays pending", async () => {
+    const job = new TopologyBuilder().source("replay", "replay", { spans: 0, batchSize: 1000 }).operator("fold", "fold", {}, { inputs: ["replay"] }).sink("meta", "embedded_meta", {}, { inputs: ["fold"] }).build();
+    const rt = new LocalRuntime(job, registry);
+    const running = rt.run();
+    setTimeout(() => rt.stop(), 200);
+    const result = await running;
+    expect(result.stopped).toBe(true);
+    expect(result.metrics.fold_pending_spans).toBeGreaterThan(0);
+    expect(rt.get<ReplaySource>("replay").generator.truth.spans).toBeGreaterThan(0);
+  });
+});
