@@ -10,7 +10,7 @@
  * before each round. Inputs (replay generator rows, pre-encoded messages) are built before the
  * clock starts. The allocation lines measure JS heap bytes allocated per span (see measureAlloc).
  */
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { createRequire } from "node:module";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -141,6 +141,13 @@ function decodeAll(format: FormatName, polls: Poll[], out: SpanBatch, stats: Dec
 function machine(): void {
   const cpu = cpus();
   console.log(`machine: ${cpu[0]?.model ?? "unknown cpu"}, ${cpu.length} cores, node ${process.version} (V8 ${process.versions.v8})${QUICK ? ", --quick" : ""}`);
+  console.log(`load average at start: ${loadAverage()} (other processes on the machine share its cores)`);
+}
+
+function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 }
 
 function decodeBenches(): void {
@@ -373,3 +380,4 @@ histogramBench();
 e2eBench();
 naiveBench();
 allocBench();
+console.log(`load average at end: ${loadAverage()}`);

@@ -154,7 +154,7 @@ function resource(end: number, out: SpanBatch): number {
     if (tag === ((1 << 3) | 2)) {
       const e = lenEnd(end);
       keyValue(e);
-      if (kvCode === A_SERVICE_NAME && kvStrStart >= 0) service = out.interner.internBytes(buf, kvStrStart, kvStrEnd);
+      if (kvCode === A_SERVICE_NAME && kvStrEnd > kvStrStart) service = out.interner.internBytes(buf, kvStrStart, kvStrEnd);
       p = e;
     } else skip(tag & 7, end, tagAt);
   }
@@ -171,6 +171,7 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
   let endLo = 0;
   let endHi = 0;
   let haveLink = false;
+  let badParent = false;
   while (p < end) {
     const tagAt = p;
     const tag = varint();
@@ -185,7 +186,10 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
         const len = e - p;
         if (field === 1) tidOk = len === 16 && bytesToWords(buf, p, len, out.tid, i * 4, 4) && notZero(out.tid, i * 4, 4);
         else if (field === 2) sidOk = len === 8 && bytesToWords(buf, p, len, out.sid, i * 2, 2) && notZero(out.sid, i * 2, 2);
-        else if (len === 8 && bytesToWords(buf, p, len, out.pid, i * 2, 2) && notZero(out.pid, i * 2, 2)) flags |= F_HAS_PARENT;
+        else if (len === 8) {
+          bytesToWords(buf, p, len, out.pid, i * 2, 2);
+          if (notZero(out.pid, i * 2, 2)) flags |= F_HAS_PARENT;
+        } else if (len !== 0) badParent = true; // present but not a span id: counted and skipped
         p = e;
         break;
       }
@@ -198,7 +202,10 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
       }
       case 6:
         if (wt !== 0) fail(tagAt, `span kind has wire type ${wt}`);
-        out.kind[i] = varint() & 0xff;
+        {
+          const k = varint();
+          out.kind[i] = k <= 5 ? k : 0; // unknown kinds read as UNSPECIFIED
+        }
         break;
       case 7:
       case 8:
@@ -217,7 +224,8 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
         if (wt !== 2) fail(tagAt, `span attribute has wire type ${wt}`);
         const e = lenEnd(end);
         keyValue(e);
-        if (kvStrStart >= 0) setSpanAttribute(out, i, kvCode, out.interner.internBytes(buf, kvStrStart, kvStrEnd));
+        // an empty value is absent: it must not wipe its twin's value (order independence)
+        if (kvStrEnd > kvStrStart) setSpanAttribute(out, i, kvCode, out.interner.internBytes(buf, kvStrStart, kvStrEnd));
         p = e;
         break;
       }
@@ -245,7 +253,7 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
     }
   }
   if (haveLink) flags |= F_HAS_LINK;
-  if (!tidOk || !sidOk) {
+  if (!tidOk || !sidOk || badParent) {
     stats.spansWithInvalidId++;
     out.truncate(i);
     return;

@@ -11,7 +11,8 @@
  * - remoteEndpoint.serviceName plays the part of peer.service: it fills `peer` before the tags are
  *   read, so a `peer.service` tag does not replace it and a `service.peer.name` tag does. With no
  *   remote serviceName, its ipv4 (else ipv6) fills `addr` when no tag set it.
- * - Failure = a tag with the key `error`, whatever its value; annotations are never read.
+ * - Failure = a tag with the key `error`, whatever its value, or `otel.status_code` = "ERROR"
+ *   (OpenTelemetry's exporter); annotations are never read.
  * - timestamp / duration are microseconds; 0 means absent, as in Zipkin's model.
  */
 import {
@@ -127,7 +128,11 @@ function fillSpan(out: SpanBatch, i: number, sp: JsonObject): number {
   if (isObject(tags)) {
     for (const key in tags) {
       if (key === "error") flags |= F_ERROR;
-      else setStringAttribute(out, i, key, tags[key]);
+      // OpenTelemetry's Zipkin exporter writes the `error` tag only for an ERROR status with a
+      // message; an ERROR without one arrives as otel.status_code alone (DECISIONS 9)
+      else if (key === "otel.status_code") {
+        if (tags[key] === "ERROR") flags |= F_ERROR;
+      } else setStringAttribute(out, i, key, tags[key]);
     }
   }
 

@@ -132,6 +132,7 @@ export class Fold {
         tk[3] = b.tid[t4 + 3];
         t = P.traces.insert();
         P.tFirst[t] = -1;
+        P.tLast[t] = -1;
         P.tCount[t] = 0;
         P.tMinStart[t] = Infinity;
         P.tLastEnd[t] = -Infinity;
@@ -154,7 +155,7 @@ export class Fold {
         this.counters.spansOverTraceLimit++;
         continue;
       }
-      const s = P.spans.insert();
+      const s = P.spans.insertAfterMiss();
       this.storeSpan(P, b, i, s, t);
       // trace bookkeeping
       const isNew = P.tCount[t] === 0;
@@ -174,8 +175,11 @@ export class Fold {
   }
 
   private storeSpan(P: PartitionState, b: SpanBatch, i: number, s: number, t: number): void {
-    P.sNext[s] = P.tFirst[t];
-    P.tFirst[t] = s;
+    // append: a trace's spans stay in arrival order, so "first N" budgets follow arrival
+    P.sNext[s] = -1;
+    if (P.tFirst[t] < 0) P.tFirst[t] = s;
+    else P.sNext[P.tLast[t]] = s;
+    P.tLast[t] = s;
     P.sPid[s * 2] = b.pid[i * 2];
     P.sPid[s * 2 + 1] = b.pid[i * 2 + 1];
     P.sFlags[s] = b.flags[i];
@@ -242,21 +246,21 @@ export class Fold {
         this.databaseCall(P, b, i, s);
         return;
       }
-      ck.set(b.tid.subarray(i * 4, i * 4 + 4), 0);
+      copy4(ck, b.tid, i * 4);
       ck[4] = b.sid[i * 2];
       ck[5] = b.sid[i * 2 + 1];
       this.half(P, s, true);
     } else if (kind === KIND_SERVER || kind === KIND_CONSUMER) {
       if (kind === KIND_SERVER && (flags & F_SHARED) !== 0) {
-        ck.set(b.tid.subarray(i * 4, i * 4 + 4), 0);
+        copy4(ck, b.tid, i * 4);
         ck[4] = b.sid[i * 2];
         ck[5] = b.sid[i * 2 + 1];
       } else if (kind === KIND_CONSUMER && (flags & F_HAS_LINK) !== 0) {
-        ck.set(b.lnkTid.subarray(i * 4, i * 4 + 4), 0);
+        copy4(ck, b.lnkTid, i * 4);
         ck[4] = b.lnkSid[i * 2];
         ck[5] = b.lnkSid[i * 2 + 1];
       } else if ((flags & F_HAS_PARENT) !== 0) {
-        ck.set(b.tid.subarray(i * 4, i * 4 + 4), 0);
+        copy4(ck, b.tid, i * 4);
         ck[4] = b.pid[i * 2];
         ck[5] = b.pid[i * 2 + 1];
       } else {
@@ -616,28 +620,22 @@ export class Fold {
     this.fireTimers(P);
   }
 
-  /** End of input: close every window (resolve all calls, assemble all traces). */
+  /**
+   * End of input: close every window. Assembling a trace resolves its open calls first; what is
+   * left are calls keyed into traces that never arrived (a consumer linked to a producer elsewhere).
+   */
   finish(): void {
     for (const P of this.partitions) {
-      const calls: number[] = [];
-      P.calls.forEach((c) => calls.push(c));
-      calls.sort((a, b) => P.cDeadline[a] - P.cDeadline[b] || a - b);
-      for (const c of calls) if (this.callLive(P, c)) this.resolveCall(P, c);
       const traces: number[] = [];
       P.traces.forEach((t) => traces.push(t));
-      traces.sort((a, b) => P.tLastEnd[a] - P.tLastEnd[b] || a - b);
       for (const t of traces) this.assemble(P, t, 2);
+      const calls: number[] = [];
+      P.calls.forEach((c) => calls.push(c));
+      for (const c of calls) this.resolveCall(P, c);
       P.callTimers.clear();
       P.traceTimers.clear();
       P.nextDeadlineUs = Infinity;
     }
-  }
-
-  private callLive(P: PartitionState, c: number): boolean {
-    // a call resolved earlier in this loop (through a trace) has been removed from the index
-    const ck = P.calls.key;
-    for (let k = 0; k < 6; k++) ck[k] = P.calls.keys[c * 6 + k];
-    return P.calls.find() === c;
   }
 
   /** Spans waiting in the fold's tables, over all partitions. */
@@ -717,6 +715,13 @@ export class Fold {
     this.pool.clear();
     return out;
   }
+}
+
+function copy4(dst: Uint32Array, src: Uint32Array, at: number): void {
+  dst[0] = src[at];
+  dst[1] = src[at + 1];
+  dst[2] = src[at + 2];
+  dst[3] = src[at + 3];
 }
 
 function makesCall(kind: number): boolean {

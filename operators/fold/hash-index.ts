@@ -69,13 +69,21 @@ export class HashIndex {
     return this.findPrefix(this.words);
   }
 
+  // where the last full-key miss ended: insertAfterMiss() reuses it instead of probing again
+  private missSlot = -1;
+  private missHash = 0;
+
   /** First entry whose first `n` key words equal key[0..n) (n >= hashWords), or -1. */
   findPrefix(n: number): number {
     const h = this.hashKey();
     let slot = h & this.mask;
     for (;;) {
       const v = this.table[slot];
-      if (v === 0) return -1;
+      if (v === 0) {
+        this.missSlot = n === this.words ? slot : -1;
+        this.missHash = h;
+        return -1;
+      }
       const e = v - 1;
       if (this.hashes[e] === h && this.equalsEntry(e, n)) return e;
       slot = (slot + 1) & this.mask;
@@ -101,6 +109,27 @@ export class HashIndex {
     return e;
   }
 
+  /**
+   * Inserts `key` right after find() missed it, with the key and the index unchanged since: the
+   * probe position of the miss is reused (one hash and one probe per new entry instead of two).
+   */
+  insertAfterMiss(): number {
+    const slot = this.missSlot;
+    this.missSlot = -1;
+    if (slot < 0 || this.size + 1 > this.table.length >>> 1 || this.table[slot] !== 0) return this.insert();
+    let e: number;
+    if (this.freeTop > 0) e = this.free[--this.freeTop];
+    else {
+      if (this.next === this.capacity) this.growEntries(this.capacity * 2);
+      e = this.next++;
+    }
+    this.keys.set(this.key, e * this.words);
+    this.hashes[e] = this.missHash;
+    this.table[slot] = e + 1;
+    this.size++;
+    return e;
+  }
+
   /** Finds `key` or inserts it; sets `inserted`. */
   inserted = false;
   upsert(): number {
@@ -110,7 +139,7 @@ export class HashIndex {
       return e;
     }
     this.inserted = true;
-    return this.insert();
+    return this.insertAfterMiss();
   }
 
   /** Removes entry `e` (its id becomes free for reuse). */
@@ -137,12 +166,14 @@ export class HashIndex {
       }
     }
     this.table[hole] = 0;
+    this.missSlot = -1;
     this.free[this.freeTop++] = e;
     this.size--;
   }
 
   /** Forgets every entry (keeps the allocated memory). */
   clear(): void {
+    this.missSlot = -1;
     this.table.fill(0);
     this.freeTop = 0;
     this.next = 0;

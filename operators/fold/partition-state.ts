@@ -5,7 +5,7 @@
  *
  *   traces  (tid)                     -> first span, span count, min start, last end, deadline
  *   spans   (trace, span id, kind)    -> parent, service, operation, peer, times, flags, call, next
- *            \__ a trace's spans form a singly linked list through `sNext`
+ *            \__ a trace's spans form a singly linked list through `sNext`, in arrival order
  *   calls   (tid, span id of the call)-> client half, list of waiting server halves, paired count
  *   assembled (tid)                   -> expiry: spans of an assembled trace are late
  *
@@ -26,6 +26,7 @@ export class PartitionState {
 
   readonly traces = new HashIndex(4, 4, 1024);
   tFirst = new Int32Array(1024);
+  tLast = new Int32Array(1024);
   tCount = new Int32Array(1024);
   tMinStart = new Float64Array(1024);
   tLastEnd = new Float64Array(1024);
@@ -67,6 +68,7 @@ export class PartitionState {
   constructor(readonly partition: number) {
     this.traces.onGrow = (n) => {
       this.tFirst = growI32(this.tFirst, n);
+      this.tLast = growI32(this.tLast, n);
       this.tCount = growI32(this.tCount, n);
       this.tMinStart = growF64(this.tMinStart, n);
       this.tLastEnd = growF64(this.tLastEnd, n);
@@ -131,7 +133,7 @@ export class PartitionState {
   /** Bytes held by this partition's tables. */
   get bytesHeld(): number {
     const spanCols = this.spans.capacity * (4 + 8 + 1 + 1 + 1 + 4 * 5 + 8 * 2 + 4 + 4);
-    const traceCols = this.traces.capacity * (4 * 3 + 8 * 2);
+    const traceCols = this.traces.capacity * (4 * 4 + 8 * 2);
     const callCols = this.calls.capacity * (4 * 4 + 8);
     return (
       this.spans.bytesHeld + spanCols +

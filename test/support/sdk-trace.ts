@@ -528,8 +528,9 @@ export async function buildSdkTrace(opts: SdkTraceOptions = {}): Promise<SdkTrac
   const exp = expectedSpans(spans, keys);
   const byKey = Object.fromEntries(exp.map((e) => [e.key, e])) as Record<SpanKey, ExpectedSpan>;
   return {
-    otlp_proto: otlpProto,
-    otlp_json: otlpJson,
+    // plain copies: protobufjs hands out a Node Buffer, whose slice() is a view, not a copy
+    otlp_proto: new Uint8Array(otlpProto),
+    otlp_json: new Uint8Array(otlpJson),
     zipkin_json: await zipkinExporterBody(spans),
     jaeger_json: enc.encode(JSON.stringify(toJaegerQueryJson(spans))),
     span_log: enc.encode(toSpanLog(spans)),
