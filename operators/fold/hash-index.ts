@@ -47,13 +47,31 @@ export class HashIndex {
 
   private hashKey(): number {
     const k = this.key;
-    let h = 0x9e3779b9 | 0;
-    for (let i = 0; i < this.hashWords; i++) {
-      h = Math.imul(h ^ k[i], 0x85ebca6b);
+    const n = this.hashWords;
+    let h = Math.imul(0x9e3779b9 ^ k[0], 0x85ebca6b);
+    h ^= h >>> 13;
+    if (n > 1) {
+      h = Math.imul(h ^ k[1], 0x85ebca6b);
       h ^= h >>> 13;
+      if (n > 2) {
+        h = Math.imul(h ^ k[2], 0x85ebca6b);
+        h ^= h >>> 13;
+        for (let i = 3; i < n; i++) {
+          h = Math.imul(h ^ k[i], 0x85ebca6b);
+          h ^= h >>> 13;
+        }
+      }
     }
     h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
     return (h ^ (h >>> 16)) | 0;
+  }
+
+  /** Copies the scratch key into entry e (a loop: TypedArray.set costs more for 1-6 words). */
+  private storeKey(e: number): void {
+    const base = e * this.words;
+    const keys = this.keys;
+    const k = this.key;
+    for (let i = 0; i < this.words; i++) keys[base + i] = k[i];
   }
 
   private equalsEntry(e: number, n: number): boolean {
@@ -100,7 +118,7 @@ export class HashIndex {
       e = this.next++;
     }
     const h = this.hashKey();
-    this.keys.set(this.key, e * this.words);
+    this.storeKey(e);
     this.hashes[e] = h;
     let slot = h & this.mask;
     while (this.table[slot] !== 0) slot = (slot + 1) & this.mask;
@@ -123,7 +141,7 @@ export class HashIndex {
       if (this.next === this.capacity) this.growEntries(this.capacity * 2);
       e = this.next++;
     }
-    this.keys.set(this.key, e * this.words);
+    this.storeKey(e);
     this.hashes[e] = this.missHash;
     this.table[slot] = e + 1;
     this.size++;
