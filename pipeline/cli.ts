@@ -141,7 +141,8 @@ async function runCommand(args: string[]): Promise<number> {
   process.stdout.write(
     `${report.spans} spans in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmtRate((m.fold_spans_in * 1000) / Math.max(1, result.elapsedMs))} spans/s), ` +
       `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, dead letters ${result.deadLetters}, ` +
-      `state ${m.fold_bytes_per_pending_span || "-"} bytes per pending span at the end\n`,
+      `peak state ${fmtRate(m.fold_peak_pending_spans)} pending spans in ${(m.fold_peak_state_bytes / 1e6).toFixed(1)} MB ` +
+      `(${m.fold_peak_pending_spans ? Math.round(m.fold_peak_state_bytes / m.fold_peak_pending_spans) : "-"} bytes per pending span)\n`,
   );
   if (cfg["source.type"] !== "replay") return 0;
   if (result.stopped) {

@@ -55,6 +55,8 @@ export class FoldOperator implements Operator {
       fold_pending_spans: pending,
       fold_state_bytes: f.stateBytes,
       fold_bytes_per_pending_span: pending > 0 ? Math.round(f.stateBytes / pending) : 0,
+      fold_peak_pending_spans: f.peakPendingSpans,
+      fold_peak_state_bytes: f.peakStateBytes,
       fold_late_spans: c.lateSpans,
       fold_duplicate_spans: c.duplicateSpans,
       fold_spans_over_trace_limit: c.spansOverTraceLimit,

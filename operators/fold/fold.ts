@@ -56,6 +56,9 @@ export class Fold {
   private readonly UNKNOWN: number;
   private seenStamp = new Int32Array(1024);
   private stamp = 0;
+  /** Largest number of pending spans seen after a batch, and the state's size then. */
+  peakPendingSpans = 0;
+  peakStateBytes = 0;
   /** Idle watermark advances made by the clock, for the checkpoint so a replay repeats them. */
   readonly watermarkLog: Array<{ partition: number; watermarkUs: number }> = [];
 
@@ -171,6 +174,11 @@ export class Fold {
       else this.spanStats(P, s, Math.floor(start / US_PER_MINUTE));
       // the call this span is a half of
       this.routeHalf(P, b, i, s);
+    }
+    const pending = this.pendingSpans;
+    if (pending > this.peakPendingSpans) {
+      this.peakPendingSpans = pending;
+      this.peakStateBytes = this.stateBytes;
     }
   }
 
