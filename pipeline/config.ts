@@ -31,7 +31,7 @@ export const SCHEMA: Record<string, Field> = {
   "source.replay.seed": f("int", 1, "Seed of the generator: the same seed gives the same traffic."),
   "source.replay.services": f("int", 40, "Instrumented services in the generated graph.", { min: 1 }),
   "source.replay.partitions": f("int", 4, "Input partitions the traces are spread over.", { min: 1 }),
-  "source.replay.tracesPerSecond": f("number", 20_000, "Traces per second of event time.", { min: 1 }),
+  "source.replay.tracesPerSecond": f("number", 500, "Traces per second of event time (~21 spans each): at 500, two million spans span ~3 minutes of event time, so windows close while the job runs.", { min: 1 }),
   "source.replay.batchSize": f("int", 4096, "Spans per batch.", { min: 1 }),
   "source.replay.errorRate": f("number", 1, "Scale of every error probability (1 = about 1% of calls fail).", { min: 0 }),
   "source.replay.brokenTraceRate": f("number", 0.005, "Share of traces with one span dropped (broken traces).", { min: 0 }),
