@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { buildSdkTrace } from "./support/sdk-trace.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const CORPUS = join(ROOT, "test", "fixtures", "corpus");
@@ -42,6 +43,22 @@ describe("tracefold CLI", () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.connectivity).toMatchObject({ traces: 1, lateSpans: 8 });
     expect(doc.counters.fold_late_spans).toBe(8);
+  });
+
+  it("fold reads an OTLP/HTTP protobuf body from the OpenTelemetry SDK like its JSON twin", async () => {
+    const fx = await buildSdkTrace();
+    const dir = mkdtempSync(join(tmpdir(), "tf-cli-"));
+    writeFileSync(join(dir, "trace.bin"), fx.otlp_proto);
+    writeFileSync(join(dir, "trace.json"), fx.otlp_json);
+    const proto = tf(["fold", join(dir, "trace.bin"), "--format", "otlp_proto", "--json"]);
+    const json = tf(["fold", join(dir, "trace.json"), "--format", "otlp_json", "--json"]);
+    expect(proto.status).toBe(0);
+    const a = JSON.parse(proto.stdout);
+    const b = JSON.parse(json.stdout);
+    expect(a.spans).toBe(13);
+    expect(a.edges).toEqual(b.edges);
+    expect(a.services).toEqual(b.services);
+    expect(a.edges.find((e: { server: string; type: string }) => e.server === "payments" && e.type === "rpc")).toMatchObject({ calls: 1, failed: 1, failedServer: 1, failedClient: 0 });
   });
 
   it("fold reports a malformed message (format, file, byte offset) on stderr and keeps going", () => {
