@@ -7,20 +7,29 @@
  * by a key prefix (e.g. (trace, span id) whatever the kind) walks the same probe chain.
  * Callers write the key into `key` (a scratch array) and then call find/insert.
  *
- *   table: [ .. e+1 .. 0 .. ]  (power of two, load <= 1/2)       keys: [e0 words][e1 words]...
- *   free ids: a stack, so ids are reused and columns stay dense
+ *   table: [hash, e+1][hash, e+1][0, 0]...  (power-of-two slots, load <= 1/2)
+ *          the hash sits beside the id, so a probe reads one cache line and touches the keys
+ *          only when the full hash matches
+ *   keys:  [e0 words][e1 words]...           free ids: a stack, so ids are reused, columns dense
  */
 export class HashIndex {
   readonly key: Uint32Array;
   keys: Uint32Array;
+  /** Hash of each entry (to find its slot on removal). */
   hashes: Int32Array;
   private table: Int32Array;
+  private slots: number;
   private mask: number;
   private free: Int32Array;
   private freeTop = 0;
   private next = 0; // high-water mark of entry ids
+  // where the last full-key miss ended: insertAfterMiss() reuses it instead of probing again
+  private missSlot = -1;
+  private missHash = 0;
   size = 0;
   capacity: number;
+  /** Set by upsert(): whether the entry was just created. */
+  inserted = false;
   /** Called with the new capacity when entry ids may reach past the old one: grow your columns. */
   onGrow: (capacity: number) => void = () => {};
 
@@ -36,7 +45,8 @@ export class HashIndex {
     this.free = new Int32Array(capacity);
     let t = 16;
     while (t < capacity * 2) t *= 2;
-    this.table = new Int32Array(t);
+    this.slots = t;
+    this.table = new Int32Array(2 * t);
     this.mask = t - 1;
   }
 
@@ -50,28 +60,12 @@ export class HashIndex {
     const n = this.hashWords;
     let h = Math.imul(0x9e3779b9 ^ k[0], 0x85ebca6b);
     h ^= h >>> 13;
-    if (n > 1) {
-      h = Math.imul(h ^ k[1], 0x85ebca6b);
+    for (let i = 1; i < n; i++) {
+      h = Math.imul(h ^ k[i], 0x85ebca6b);
       h ^= h >>> 13;
-      if (n > 2) {
-        h = Math.imul(h ^ k[2], 0x85ebca6b);
-        h ^= h >>> 13;
-        for (let i = 3; i < n; i++) {
-          h = Math.imul(h ^ k[i], 0x85ebca6b);
-          h ^= h >>> 13;
-        }
-      }
     }
     h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
     return (h ^ (h >>> 16)) | 0;
-  }
-
-  /** Copies the scratch key into entry e (a loop: TypedArray.set costs more for 1-6 words). */
-  private storeKey(e: number): void {
-    const base = e * this.words;
-    const keys = this.keys;
-    const k = this.key;
-    for (let i = 0; i < this.words; i++) keys[base + i] = k[i];
   }
 
   private equalsEntry(e: number, n: number): boolean {
@@ -82,49 +76,44 @@ export class HashIndex {
     return true;
   }
 
+  /** Copies the scratch key into entry e (a loop: TypedArray.set costs more for 1-6 words). */
+  private storeKey(e: number): void {
+    const base = e * this.words;
+    const keys = this.keys;
+    const k = this.key;
+    for (let i = 0; i < this.words; i++) keys[base + i] = k[i];
+  }
+
   /** Entry id for `key`, or -1. */
   find(): number {
     return this.findPrefix(this.words);
   }
 
-  // where the last full-key miss ended: insertAfterMiss() reuses it instead of probing again
-  private missSlot = -1;
-  private missHash = 0;
-
   /** First entry whose first `n` key words equal key[0..n) (n >= hashWords), or -1. */
   findPrefix(n: number): number {
     const h = this.hashKey();
-    let slot = h & this.mask;
+    const table = this.table;
+    const mask = this.mask;
+    let slot = h & mask;
     for (;;) {
-      const v = this.table[slot];
+      const v = table[2 * slot + 1];
       if (v === 0) {
         this.missSlot = n === this.words ? slot : -1;
         this.missHash = h;
         return -1;
       }
-      const e = v - 1;
-      if (this.hashes[e] === h && this.equalsEntry(e, n)) return e;
-      slot = (slot + 1) & this.mask;
+      if (table[2 * slot] === h && this.equalsEntry(v - 1, n)) return v - 1;
+      slot = (slot + 1) & mask;
     }
   }
 
   /** Inserts `key` (which must be absent) and returns its new entry id. */
   insert(): number {
-    if (this.size + 1 > this.table.length >>> 1) this.rehash(this.table.length * 2);
-    let e: number;
-    if (this.freeTop > 0) e = this.free[--this.freeTop];
-    else {
-      if (this.next === this.capacity) this.growEntries(this.capacity * 2);
-      e = this.next++;
-    }
+    if (this.size + 1 > this.slots >>> 1) this.rehash(this.slots * 2);
     const h = this.hashKey();
-    this.storeKey(e);
-    this.hashes[e] = h;
     let slot = h & this.mask;
-    while (this.table[slot] !== 0) slot = (slot + 1) & this.mask;
-    this.table[slot] = e + 1;
-    this.size++;
-    return e;
+    while (this.table[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
+    return this.place(slot, h);
   }
 
   /**
@@ -134,7 +123,11 @@ export class HashIndex {
   insertAfterMiss(): number {
     const slot = this.missSlot;
     this.missSlot = -1;
-    if (slot < 0 || this.size + 1 > this.table.length >>> 1 || this.table[slot] !== 0) return this.insert();
+    if (slot < 0 || this.size + 1 > this.slots >>> 1 || this.table[2 * slot + 1] !== 0) return this.insert();
+    return this.place(slot, this.missHash);
+  }
+
+  private place(slot: number, h: number): number {
     let e: number;
     if (this.freeTop > 0) e = this.free[--this.freeTop];
     else {
@@ -142,14 +135,14 @@ export class HashIndex {
       e = this.next++;
     }
     this.storeKey(e);
-    this.hashes[e] = this.missHash;
-    this.table[slot] = e + 1;
+    this.hashes[e] = h;
+    this.table[2 * slot] = h;
+    this.table[2 * slot + 1] = e + 1;
     this.size++;
     return e;
   }
 
   /** Finds `key` or inserts it; sets `inserted`. */
-  inserted = false;
   upsert(): number {
     const e = this.find();
     if (e >= 0) {
@@ -162,28 +155,31 @@ export class HashIndex {
 
   /** Removes entry `e` (its id becomes free for reuse). */
   remove(e: number): void {
-    const h = this.hashes[e];
-    let slot = h & this.mask;
-    while (this.table[slot] !== e + 1) {
-      if (this.table[slot] === 0) throw new Error(`HashIndex.remove: entry ${e} not indexed`);
-      slot = (slot + 1) & this.mask;
+    const table = this.table;
+    const mask = this.mask;
+    let slot = this.hashes[e] & mask;
+    while (table[2 * slot + 1] !== e + 1) {
+      if (table[2 * slot + 1] === 0) throw new Error(`HashIndex.remove: entry ${e} not indexed`);
+      slot = (slot + 1) & mask;
     }
-    // backward-shift deletion
+    // backward-shift deletion: pull later members of the probe run into the hole
     let hole = slot;
     let j = slot;
     for (;;) {
-      j = (j + 1) & this.mask;
-      const v = this.table[j];
+      j = (j + 1) & mask;
+      const v = table[2 * j + 1];
       if (v === 0) break;
-      const home = this.hashes[v - 1] & this.mask;
-      // can entry at j move into hole? yes if home is not cyclically in (hole, j]
-      const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-      if (!inRange) {
-        this.table[hole] = v;
+      const home = table[2 * j] & mask;
+      // the entry at j stays unless the hole lies cyclically between its home and j
+      const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!stays) {
+        table[2 * hole] = table[2 * j];
+        table[2 * hole + 1] = v;
         hole = j;
       }
     }
-    this.table[hole] = 0;
+    table[2 * hole] = 0;
+    table[2 * hole + 1] = 0;
     this.missSlot = -1;
     this.free[this.freeTop++] = e;
     this.size--;
@@ -200,8 +196,8 @@ export class HashIndex {
 
   /** Calls fn(e) for every live entry (order unspecified). Not for the hot path. */
   forEach(fn: (e: number) => void): void {
-    for (let s = 0; s < this.table.length; s++) {
-      const v = this.table[s];
+    for (let slot = 0; slot < this.slots; slot++) {
+      const v = this.table[2 * slot + 1];
       if (v !== 0) fn(v - 1);
     }
   }
@@ -220,18 +216,22 @@ export class HashIndex {
     this.onGrow(n);
   }
 
-  private rehash(n: number): void {
-    const table = new Int32Array(n);
-    const mask = n - 1;
-    for (let s = 0; s < this.table.length; s++) {
-      const v = this.table[s];
+  private rehash(slots: number): void {
+    const table = new Int32Array(2 * slots);
+    const mask = slots - 1;
+    for (let s = 0; s < this.slots; s++) {
+      const v = this.table[2 * s + 1];
       if (v === 0) continue;
-      let slot = this.hashes[v - 1] & mask;
-      while (table[slot] !== 0) slot = (slot + 1) & mask;
-      table[slot] = v;
+      const h = this.table[2 * s];
+      let slot = h & mask;
+      while (table[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+      table[2 * slot] = h;
+      table[2 * slot + 1] = v;
     }
     this.table = table;
     this.mask = mask;
+    this.slots = slots;
+    this.missSlot = -1;
   }
 }
 

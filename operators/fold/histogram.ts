@@ -13,13 +13,36 @@
  */
 export const RELATIVE_ACCURACY = 0.02;
 export const GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY);
-const LN_GAMMA = Math.log(GAMMA);
 export const BUCKETS = 641;
+
+/** Upper edge of bucket k (k >= 1): G^(k-1). Bucket k holds (UPPER[k-1], UPPER[k]]. */
+const UPPER = new Float64Array(BUCKETS + 1);
+for (let k = 1; k <= BUCKETS; k++) UPPER[k] = Math.pow(GAMMA, k - 1);
+const MAX_EXACT = UPPER[BUCKETS - 1];
+
+// bucketOf without a logarithm: the float's exponent and top 8 mantissa bits pick a cell (0.4%
+// wide, so at most one bucket edge (4% apart) falls inside it); one compare settles that edge.
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian: high word is [1]
+const OCTAVES = Math.ceil(Math.log2(MAX_EXACT)) + 1;
+const CELL = new Uint16Array(OCTAVES * 256);
+{
+  let k = 1;
+  for (let c = 0; c < CELL.length; c++) {
+    const lower = Math.pow(2, c >>> 8) * (1 + (c & 255) / 256);
+    while (k < BUCKETS - 1 && UPPER[k] < lower) k++;
+    CELL[c] = k;
+  }
+}
 
 export function bucketOf(us: number): number {
   if (!(us >= 1)) return 0; // also NaN -> zero bucket
-  const k = 1 + Math.ceil(Math.log(us) / LN_GAMMA - 1e-9);
-  return k < BUCKETS ? k : BUCKETS - 1;
+  if (us > MAX_EXACT) return BUCKETS - 1;
+  F64[0] = us;
+  const hi = U32[HI];
+  const k = CELL[(((hi >>> 20) - 1023) << 8) | ((hi >>> 12) & 255)];
+  return us > UPPER[k] ? k + 1 : k;
 }
 
 export function bucketValue(k: number): number {

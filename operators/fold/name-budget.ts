@@ -17,6 +17,23 @@ export class NameBudget {
 
   /** The id to use for `name` under `owner`: the name itself, or OTHER_ID past the budget. */
   admit(owner: number, name: number): number {
+    // names are dense intern ids: a direct-mapped cache of the last owner seen with each name
+    if (name < this.cacheOwner.length && this.cacheOwner[name] === owner + 1) return this.cacheResult[name];
+    const result = this.admitSlow(owner, name);
+    if (name >= this.cacheOwner.length) {
+      const n = Math.max(name + 1, this.cacheOwner.length * 2);
+      this.cacheOwner = growI32(this.cacheOwner, n);
+      this.cacheResult = growI32(this.cacheResult, n);
+    }
+    this.cacheOwner[name] = owner + 1;
+    this.cacheResult[name] = result;
+    return result;
+  }
+
+  private cacheOwner = new Int32Array(1024);
+  private cacheResult = new Int32Array(1024);
+
+  private admitSlow(owner: number, name: number): number {
     const key = this.admitted.key;
     key[0] = owner;
     key[1] = name;
