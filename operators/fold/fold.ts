@@ -46,6 +46,17 @@ export class Fold extends FoldAggregates {
     return s;
   }
 
+  /** Installs restored state for a partition (snapshot.ts) and returns it. */
+  replacePartition(p: number, state: PartitionState): PartitionState {
+    this.parts[p] = state;
+    return state;
+  }
+
+  /** Forgets a partition's state (after it was checkpointed and the partition revoked). */
+  dropPartition(p: number): void {
+    delete this.parts[p];
+  }
+
   get partitions(): PartitionState[] {
     return this.parts.filter((p) => p !== undefined);
   }

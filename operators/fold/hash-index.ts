@@ -12,6 +12,15 @@
  *          only when the full hash matches
  *   keys:  [e0 words][e1 words]...           free ids: a stack, so ids are reused, columns dense
  */
+export interface HashIndexState {
+  keys: Uint32Array;
+  hashes: Int32Array;
+  table: Int32Array;
+  free: Int32Array;
+  next: number;
+  size: number;
+}
+
 export class HashIndex {
   readonly key: Uint32Array;
   keys: Uint32Array;
@@ -200,6 +209,38 @@ export class HashIndex {
       const v = this.table[2 * slot + 1];
       if (v !== 0) fn(v - 1);
     }
+  }
+
+  /** The whole index as plain data (a checkpoint). Entry ids are kept, so columns stay valid. */
+  exportState(): HashIndexState {
+    return {
+      keys: this.keys.slice(0, this.next * this.words),
+      hashes: this.hashes.slice(0, this.next),
+      table: this.table.slice(),
+      free: this.free.slice(0, this.freeTop),
+      next: this.next,
+      size: this.size,
+    };
+  }
+
+  /** Replaces this index's content with an exported one (same words; capacity grows to fit). */
+  importState(st: HashIndexState): void {
+    if (st.next > this.capacity) {
+      let n = this.capacity;
+      while (n < st.next) n *= 2;
+      this.growEntries(n);
+    }
+    this.keys.fill(0);
+    this.keys.set(st.keys);
+    this.hashes.set(st.hashes);
+    this.free.set(st.free);
+    this.freeTop = st.free.length;
+    this.next = st.next;
+    this.size = st.size;
+    this.slots = st.table.length >>> 1;
+    this.mask = this.slots - 1;
+    this.table = st.table.slice();
+    this.missSlot = -1;
   }
 
   private growEntries(n: number): void {

@@ -73,6 +73,19 @@ export class TimerHeap {
     this.size = 0;
   }
 
+  exportState(): { deadline: Float64Array; entry: Int32Array; gen: Int32Array } {
+    return { deadline: this.deadline.slice(0, this.size), entry: this.entry.slice(0, this.size), gen: this.gen.slice(0, this.size) };
+  }
+
+  importState(st: { deadline: Float64Array; entry: Int32Array; gen: Int32Array }): void {
+    this.size = 0;
+    while (this.deadline.length < st.deadline.length) this.grow();
+    this.deadline.set(st.deadline);
+    this.entry.set(st.entry);
+    this.gen.set(st.gen);
+    this.size = st.deadline.length;
+  }
+
   private grow(): void {
     const n = this.deadline.length * 2;
     const d = new Float64Array(n);
