@@ -20,7 +20,7 @@
  *   AnyValue { string string_value = 1; bool bool_value = 2; ... }
  */
 import { DecodeError } from "../../pipeline/errors.js";
-import { F_ERROR, F_HAS_LINK, F_HAS_PARENT, F_NO_DURATION, F_NO_START, bytesToWords, type SpanBatch } from "../../pipeline/span-batch.js";
+import { F_ERROR, F_HAS_LINK, F_HAS_PARENT, F_NO_DURATION, F_NO_START, type SpanBatch } from "../../pipeline/span-batch.js";
 import { ATTRIBUTE_KEYS, A_NONE, A_SERVICE_NAME, setSpanAttribute } from "./attributes.js";
 import type { DecodeStats, MessageDecoder } from "./types.js";
 
@@ -86,8 +86,26 @@ function skip(wireType: number, limit: number, tagAt: number): void {
   if (p > limit) fail(tagAt, "fixed-width field runs past the end of its message");
 }
 
+/** Little-endian 32-bit word as an int32 (callers add `>>> 0` in arithmetic): an int32 return
+ * stays unboxed even when V8 does not inline this. */
 function u32le(at: number): number {
-  return (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+  return buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24);
+}
+
+/** Big-endian 32-bit word at `at` (ids are big-endian byte strings). */
+function u32be(at: number): number {
+  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+}
+
+/** Copies an n-word id from buf[at..] into words[w..]; false when it is all zero. */
+function readId(at: number, words: Uint32Array, w: number, n: number): boolean {
+  let any = 0;
+  for (let k = 0; k < n; k++) {
+    const v = u32be(at + 4 * k);
+    words[w + k] = v;
+    any |= v;
+  }
+  return any !== 0;
 }
 
 function keyCode(start: number, end: number): number {
@@ -184,11 +202,10 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
         if (wt !== 2) fail(tagAt, `span field ${field} has wire type ${wt}, expected bytes`);
         const e = lenEnd(end);
         const len = e - p;
-        if (field === 1) tidOk = len === 16 && bytesToWords(buf, p, len, out.tid, i * 4, 4) && notZero(out.tid, i * 4, 4);
-        else if (field === 2) sidOk = len === 8 && bytesToWords(buf, p, len, out.sid, i * 2, 2) && notZero(out.sid, i * 2, 2);
+        if (field === 1) tidOk = len === 16 && readId(p, out.tid, i * 4, 4);
+        else if (field === 2) sidOk = len === 8 && readId(p, out.sid, i * 2, 2);
         else if (len === 8) {
-          bytesToWords(buf, p, len, out.pid, i * 2, 2);
-          if (notZero(out.pid, i * 2, 2)) flags |= F_HAS_PARENT;
+          if (readId(p, out.pid, i * 2, 2)) flags |= F_HAS_PARENT;
         } else if (len !== 0) badParent = true; // present but not a span id: counted and skipped
         p = e;
         break;
@@ -264,17 +281,21 @@ function span(end: number, out: SpanBatch, service: number, stats: DecodeStats):
     return;
   }
   out.service[i] = service;
-  // ns = hi * 2^32 + lo, and 2^32 = 4294967 * 1000 + 296: whole microseconds stay exact.
-  const sRest = startHi * 296 + startLo;
-  const sUs = startHi * 4294967 + Math.floor(sRest / 1000);
-  if (startHi === 0 && startLo === 0) flags |= F_NO_START;
+  // ns = hi * 2^32 + lo, and 2^32 = 4294967 * 1000 + 296: whole microseconds stay exact. The
+  // remainders use floor arithmetic, not `%` on doubles (a C call in V8).
+  const sRest = (startHi >>> 0) * 296 + (startLo >>> 0);
+  const sQ = Math.floor(sRest / 1000);
+  const sUs = (startHi >>> 0) * 4294967 + sQ;
+  if (startHi === 0 && startLo === 0) flags |= F_NO_START | F_NO_DURATION; // as otlp_json: no start, no duration
   else out.startUs[i] = sUs;
   if (endHi === 0 && endLo === 0) flags |= F_NO_DURATION;
   else if ((flags & F_NO_START) === 0) {
-    const eRest = endHi * 296 + endLo;
-    const eUs = endHi * 4294967 + Math.floor(eRest / 1000);
-    const d = eUs - sUs + ((eRest % 1000) - (sRest % 1000)) / 1000;
-    out.durUs[i] = d > 0 ? d : 0;
+    const eRest = (endHi >>> 0) * 296 + (endLo >>> 0);
+    const eQ = Math.floor(eRest / 1000);
+    const eUs = (endHi >>> 0) * 4294967 + eQ;
+    const d = eUs - sUs + (eRest - eQ * 1000 - (sRest - sQ * 1000)) / 1000;
+    if (d >= 0) out.durUs[i] = d;
+    else flags |= F_NO_DURATION; // end before start: the duration is unknown, never negative
   }
   out.flags[i] = flags;
   stats.spans++;
@@ -288,17 +309,12 @@ function link(end: number, out: SpanBatch, i: number): boolean {
     const tag = varint();
     if (tag === ((1 << 3) | 2) || tag === ((2 << 3) | 2)) {
       const e = lenEnd(end);
-      if (tag >>> 3 === 1) tidOk = e - p === 16 && bytesToWords(buf, p, 16, out.lnkTid, i * 4, 4);
-      else sidOk = e - p === 8 && bytesToWords(buf, p, 8, out.lnkSid, i * 2, 2);
+      if (tag >>> 3 === 1) tidOk = e - p === 16 && readId(p, out.lnkTid, i * 4, 4);
+      else sidOk = e - p === 8 && readId(p, out.lnkSid, i * 2, 2);
       p = e;
     } else skip(tag & 7, end, tagAt);
   }
   return tidOk && sidOk;
-}
-
-function notZero(w: Uint32Array, at: number, n: number): boolean {
-  for (let k = 0; k < n; k++) if (w[at + k] !== 0) return true;
-  return false;
 }
 
 function scopeSpans(end: number, out: SpanBatch, service: number, stats: DecodeStats): void {
