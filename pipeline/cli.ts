@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { consoleLogger, type Logger } from "./contracts.js";
-import { describeSettings, loadConfig, type Config } from "./config.js";
+import { describeSettings, loadConfig, section, type Config } from "./config.js";
 import { TracefoldError } from "./errors.js";
 import { Interner } from "./intern.js";
 import { buildJob } from "./job.js";
@@ -25,6 +25,8 @@ latency distributions and trace connectivity.
 Usage:
   tracefold run  [--config FILE] [--set path=value]... [flags]
   tracefold fold FILE... --format FORMAT [--json] [--set path=value]...
+  tracefold produce --brokers HOST:PORT --topic T --format FORMAT [--shape batch|trace|span] FILE...
+  tracefold topology --mysql-url URL [--from TIME] [--to TIME] [--json]
   tracefold help [run|fold|settings]
   tracefold --version
 
@@ -39,6 +41,12 @@ Commands:
          and prints the topology report: a table, or with --json one JSON document on stdout.
          Malformed messages are reported on stderr (format, file, message, byte offset) and
          skipped; decoding goes on with the next message.
+
+  produce   Writes capture files to a Kafka topic keyed by the lower-case hex trace id: each
+         message as it is (--shape batch, the default), one trace per message (trace) or one span
+         per message (span). SASL/TLS: --set source.kafka.saslMechanism=... etc. apply here too.
+  topology  The topology stored in MySQL over a time range (ISO times or epoch ms; default all),
+         as a table or, with --json, in the same shape as fold --json.
 
 Flags:
   --config FILE        Settings file (YAML or JSON); see 'tracefold help settings'.
@@ -85,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case "fold":
         return await foldCommand(rest);
+      case "produce":
+        return await produceCommand(rest);
+      case "topology":
+        return await topologyCommand(rest);
       default:
         process.stderr.write(`tracefold: unknown command "${command}"\n\n${HELP}`);
         return 2;
@@ -137,10 +149,12 @@ async function runCommand(args: string[]): Promise<number> {
   const log = consoleLogger(cfg["log.format"] === "json");
   const { runtime, result, report } = await execute(cfg, log, true);
   const m = result.metrics;
-  process.stdout.write(formatReport(report) + "\n\n");
+  if (cfg["sinks.meta"] === "embedded") process.stdout.write(formatReport(report) + "\n\n");
+  else process.stdout.write(`topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n`);
   process.stdout.write(
-    `${report.spans} spans in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmtRate((m.fold_spans_in * 1000) / Math.max(1, result.elapsedMs))} spans/s), ` +
-      `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, dead letters ${result.deadLetters}, ` +
+    `${m.fold_spans_in} spans in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmtRate((m.fold_spans_in * 1000) / Math.max(1, result.elapsedMs))} spans/s), ` +
+      (cfg["sinks.meta"] === "embedded" ? `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, ` : "") +
+      `dead letters ${result.deadLetters}, ` +
       `peak state ${fmtRate(m.fold_peak_pending_spans)} pending spans in ${(m.fold_peak_state_bytes / 1e6).toFixed(1)} MB ` +
       `(${m.fold_peak_pending_spans ? Math.round(m.fold_peak_state_bytes / m.fold_peak_pending_spans) : "-"} bytes per pending span)\n`,
   );
@@ -178,6 +192,57 @@ async function foldCommand(args: string[]): Promise<number> {
   } else {
     process.stdout.write(formatReport(report) + "\n");
     if (result.deadLetters > 0) process.stdout.write(`\n${result.deadLetters} malformed message(s) skipped (see stderr)\n`);
+  }
+  return 0;
+}
+
+async function produceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { brokers: { type: "string" }, topic: { type: "string" }, format: { type: "string" }, shape: { type: "string" } });
+  const sets = [...(values.set ?? []), "source.type=kafka"];
+  if (values.brokers) sets.push(`source.kafka.brokers=${values.brokers}`);
+  if (values.topic) sets.push(`source.kafka.topic=${values.topic}`);
+  if (values.format) sets.push(`source.kafka.format=${values.format}`);
+  const cfg = loadConfig({ file: values.config, env: process.env, sets });
+  const shape = (values.shape ?? "batch") as "batch" | "trace" | "span";
+  if (!["batch", "trace", "span"].includes(shape)) throw new TracefoldError("TF_CONFIG_INVALID", `--shape must be batch, trace or span (got ${shape})`, "cli");
+  if (positionals.length === 0) throw new TracefoldError("TF_CONFIG_INVALID", "produce needs at least one FILE", "cli");
+  const { produce } = await import("../sources/kafka/produce.js");
+  const k = section(cfg, "source.kafka");
+  const r = await produce({
+    brokers: k.brokers as string[],
+    topic: k.topic as string,
+    format: k.format as never,
+    files: positionals,
+    shape,
+    saslMechanism: (k.saslMechanism || undefined) as never,
+    saslUsername: k.saslUsername as string,
+    saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined,
+    tls: k.tls as boolean,
+    tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
+  });
+  process.stdout.write(`produced ${r.messages} messages (${r.spans} spans, ${r.malformed} malformed sent as is) to ${k.topic}\n`);
+  return 0;
+}
+
+async function topologyCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { "mysql-url": { type: "string" }, from: { type: "string" }, to: { type: "string" }, json: { type: "boolean" } });
+  const sets = [...(values.set ?? [])];
+  if (values["mysql-url"]) sets.push(`sinks.mysql.url=${values["mysql-url"]}`, "sinks.meta=mysql");
+  const cfg = loadConfig({ file: values.config, env: process.env, sets });
+  if (cfg["sinks.mysql.url"] === "") throw new TracefoldError("TF_CONFIG_INVALID", "topology needs --mysql-url (or sinks.mysql.url)", "cli");
+  const time = (t: string | undefined, dflt: number) => (t === undefined ? dflt : /^\d+$/.test(t) ? Number(t) : Date.parse(t));
+  const from = time(values.from, 0);
+  const to = time(values.to, Number.MAX_SAFE_INTEGER);
+  if (!Number.isFinite(from) || !Number.isFinite(to)) throw new TracefoldError("TF_CONFIG_INVALID", "--from/--to must be ISO times or epoch milliseconds", "cli");
+  const { MysqlSink } = await import("../sinks/mysql/sink.js");
+  const { loadStore } = await import("../sinks/mysql/read.js");
+  const sink = new MysqlSink({ ...(section(cfg, "sinks.mysql") as object), url: cfg["sinks.mysql.url"] as string } as never);
+  await sink.open();
+  try {
+    const report = buildReport(await loadStore(sink.pool, from, to));
+    process.stdout.write((values.json ? JSON.stringify(report) : formatReport(report)) + "\n");
+  } finally {
+    await sink.close();
   }
   return 0;
 }

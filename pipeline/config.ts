@@ -24,9 +24,22 @@ const f = (kind: Kind, def: unknown, doc: string, extra: Partial<Field> = {}): F
 
 /** The schema: the user manual of every setting. */
 export const SCHEMA: Record<string, Field> = {
-  "source.type": f("string", "replay", "Input: `replay` (generated traffic, the embedded default) or `file` (capture files).", { enum: ["replay", "file"] }),
+  "source.type": f("string", "replay", "Input: `replay` (generated traffic, the embedded default), `file` (capture files) or `kafka`.", { enum: ["replay", "file", "kafka"] }),
   "source.file.paths": f("strings", [], "Capture files to read (source.type=file)."),
   "source.file.format": f("string", "otlp_proto", "Format of the capture files.", { enum: ["otlp_proto", "otlp_json", "zipkin_json", "jaeger_json", "span_log"] }),
+  "source.kafka.brokers": f("strings", [], "Kafka bootstrap servers, host:port (comma-separated)."),
+  "source.kafka.topic": f("string", "", "Topic to consume."),
+  "source.kafka.groupId": f("string", "tracefold", "Consumer group id."),
+  "source.kafka.format": f("string", "otlp_proto", "Format of the messages.", { enum: ["otlp_proto", "otlp_json", "zipkin_json", "jaeger_json", "span_log"] }),
+  "source.kafka.fromBeginning": f("bool", true, "With no committed offset, start at the earliest offset (else the latest)."),
+  "source.kafka.bounded": f("bool", false, "Read to the end offsets the topic had at start, then close every window and stop (backfills, tests)."),
+  "source.kafka.sessionTimeoutMs": f("int", 30_000, "Consumer-group session timeout (ms).", { min: 1000 }),
+  "source.kafka.deadLetterTopic": f("string", "", "Topic for malformed messages (headers: source topic, partition, offset, error code, reason); empty: log only."),
+  "source.kafka.saslMechanism": f("string", "", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (empty: none).", { enum: ["", "plain", "scram-sha-256", "scram-sha-512"] }),
+  "source.kafka.saslUsername": f("string", "", "SASL user name."),
+  "source.kafka.saslPasswordFile": f("string", "", "File holding the SASL password (e.g. a mounted Secret); the password is never logged."),
+  "source.kafka.tls": f("bool", false, "Connect to Kafka with TLS."),
+  "source.kafka.tlsCaFile": f("string", "", "CA bundle for Kafka TLS (empty: the system CAs)."),
   "source.replay.spans": f("int", 2_000_000, "Spans to generate; 0 runs forever (until SIGTERM).", { min: 0 }),
   "source.replay.seed": f("int", 1, "Seed of the generator: the same seed gives the same traffic."),
   "source.replay.services": f("int", 40, "Instrumented services in the generated graph.", { min: 1 }),
@@ -50,7 +63,11 @@ export const SCHEMA: Record<string, Field> = {
   "fold.linkParentChild": f("bool", false, "For input without span kinds: an edge for every parent -> child across two services (Jaeger's dependency rule)."),
   "fold.flushIntervalMs": f("int", 10_000, "Processing time between flushes of aggregates to the stores (ms).", { min: 1 }),
   "sinks.traces": f("string", "embedded", "Where trace details go: `embedded` (in-memory trace store) or `blackhole`.", { enum: ["embedded", "blackhole"] }),
-  "sinks.meta": f("string", "embedded", "Where topology and stats go: `embedded` (in-memory store) or `blackhole`.", { enum: ["embedded", "blackhole"] }),
+  "sinks.meta": f("string", "embedded", "Where topology and stats go: `embedded` (in-memory store), `mysql` or `blackhole`.", { enum: ["embedded", "mysql", "blackhole"] }),
+  "sinks.mysql.url": f("string", "", "mysql://user[:password]@host:port/database (MySQL 8 or MariaDB 10.11)."),
+  "sinks.mysql.passwordFile": f("string", "", "File holding the MySQL password (overrides the URL's); never logged."),
+  "sinks.mysql.tls": f("bool", false, "Connect to MySQL with TLS."),
+  "sinks.mysql.tlsCaFile": f("string", "", "CA bundle for MySQL TLS."),
   "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
   "runtime.workers": f("int", 1, "Worker threads (this version runs one in-process worker).", { min: 1 }),
   "runtime.tickMs": f("int", 250, "Processing-time timer tick (ms).", { min: 1 }),
@@ -103,6 +120,11 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     assign(cfg, s.slice(0, eq), s.slice(eq + 1), `--set ${s.slice(0, eq)}`, problems, true);
   }
   if (cfg["source.type"] === "file" && (cfg["source.file.paths"] as string[]).length === 0) problems.push("source.file.paths: source.type=file needs at least one file");
+  if (cfg["source.type"] === "kafka") {
+    if ((cfg["source.kafka.brokers"] as string[]).length === 0) problems.push("source.kafka.brokers: source.type=kafka needs at least one broker");
+    if (cfg["source.kafka.topic"] === "") problems.push("source.kafka.topic: source.type=kafka needs a topic");
+  }
+  if (cfg["sinks.meta"] === "mysql" && cfg["sinks.mysql.url"] === "") problems.push("sinks.mysql.url: sinks.meta=mysql needs a URL");
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))
     problems.push("fold.assemblyWindowMs: must not exceed fold.traceGapMs (a call must close before its trace is assembled)");
   if (problems.length > 0) throw new TracefoldError("TF_CONFIG_INVALID", `invalid configuration:\n  - ${problems.join("\n  - ")}`, "config");

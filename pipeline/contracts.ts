@@ -72,6 +72,8 @@ export interface Source {
   open(ctx: RuntimeContext): Promise<void>;
   /** Next batch, or null at end of input. Awaiting it is the back-pressure point. */
   next(): Promise<unknown | null>;
+  /** Stop waiting for input: a pending or later next() resolves with null (graceful stop). */
+  interrupt?(): void;
   close(): Promise<void>;
   metrics?(): Record<string, number>;
 }

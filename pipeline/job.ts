@@ -17,7 +17,13 @@ export function buildJob(cfg: Config): TopologyDescription {
   const b = new TopologyBuilder("tracefold");
   const workers = cfg["runtime.workers"] as number;
   let spans: string;
-  if (cfg["source.type"] === "file") {
+  if (cfg["source.type"] === "kafka") {
+    const k = section(cfg, "source.kafka");
+    const { format, deadLetterTopic: _dlq, ...kafka } = k;
+    b.source("kafka", "kafka", { ...dropEmpty(kafka), keyedByTraceId: true });
+    b.operator("decode", "decode", { format }, { inputs: ["kafka"], parallelism: workers });
+    spans = "decode";
+  } else if (cfg["source.type"] === "file") {
     b.source("file", "file", { paths: cfg["source.file.paths"], format: cfg["source.file.format"], keyedByTraceId: true });
     b.operator("decode", "decode", { format: cfg["source.file.format"] }, { inputs: ["file"], parallelism: workers });
     spans = "decode";
@@ -27,6 +33,12 @@ export function buildJob(cfg: Config): TopologyDescription {
   }
   b.operator("fold", "fold", section(cfg, "fold"), { inputs: [spans], parallelism: workers, key: "traceId" });
   b.sink("traces", cfg["sinks.traces"] === "embedded" ? "embedded_traces" : "blackhole", { maxTraces: cfg["sinks.traceStore.maxTraces"] }, { inputs: [spans] });
-  b.sink("meta", cfg["sinks.meta"] === "embedded" ? "embedded_meta" : "blackhole", {}, { inputs: ["fold"] });
+  const meta = cfg["sinks.meta"] as string;
+  b.sink("meta", meta === "embedded" ? "embedded_meta" : meta, meta === "mysql" ? dropEmpty(section(cfg, "sinks.mysql")) : {}, { inputs: ["fold"] });
   return b.build(registry.types);
+}
+
+/** Unset optional settings ("" or []) are left out of a component's config. */
+function dropEmpty(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== "" && !(Array.isArray(v) && v.length === 0)));
 }

@@ -9,6 +9,8 @@ import { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
 import { EmbeddedTraceStore, type TraceStoreConfig } from "../sinks/embedded/trace-store.js";
 import { FileSource, type FileSourceConfig } from "../sources/file.js";
 import { ReplaySource, type ReplaySourceConfig } from "../sources/replay/source.js";
+import { KafkaSource, type KafkaSourceConfig } from "../sources/kafka/source.js";
+import { MysqlSink, type MysqlSinkConfig } from "../sinks/mysql/sink.js";
 import type { Operator, Sink, Source } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import type { NodeSpec } from "./topology.js";
@@ -47,6 +49,7 @@ export const registry = new Registry(
   {
     file: (c) => new FileSource(c as unknown as FileSourceConfig),
     replay: (c) => new ReplaySource(c as ReplaySourceConfig),
+    kafka: (c) => new KafkaSource(c as unknown as KafkaSourceConfig),
   },
   {
     decode: (c) => new DecodeOperator(c as unknown as DecodeOperatorConfig),
@@ -56,5 +59,6 @@ export const registry = new Registry(
     embedded_traces: (c) => new EmbeddedTraceStore(c as TraceStoreConfig),
     embedded_meta: () => new EmbeddedMetaStore(),
     blackhole: () => new BlackholeSink(),
+    mysql: (c) => new MysqlSink(c as unknown as MysqlSinkConfig),
   },
 );

@@ -123,6 +123,7 @@ export class LocalRuntime {
   /** Requests a graceful stop: pulling stops after the current batch; windows are not closed. */
   stop(): void {
     this.stopping = true;
+    for (const n of this.nodes.values()) if (n.kind === "source") n.impl.interrupt?.();
   }
 
   async run(): Promise<RunResult> {

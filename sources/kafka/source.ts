@@ -1,0 +1,163 @@
+/**
+ * The `kafka` source: a consumer-group member reading batches (kafkajs `eachBatch`), handing them
+ * to the runtime as MessageBatches. Back-pressure: eachBatch does not return before the runtime
+ * has taken the batch, and at most `maxQueuedBatches` wait, so a slow pipeline stops the fetching
+ * for its partitions instead of buffering (kafkajs fetches a partition again only after its
+ * eachBatch resolved). Offsets are not auto-committed: `commit()` is called with what is durable.
+ */
+import { Kafka, type Consumer, type EachBatchPayload } from "kafkajs";
+import type { MessageBatch, RuntimeContext, Source } from "../../pipeline/contracts.js";
+import { kafkajsConfig, type KafkaConnection } from "./config.js";
+
+export interface KafkaSourceConfig extends KafkaConnection {
+  topic: string;
+  groupId: string;
+  /** Start at the earliest offset when the group has no committed offset. */
+  fromBeginning?: boolean;
+  sessionTimeoutMs?: number;
+  /** Batches waiting for the runtime before fetching pauses. */
+  maxQueuedBatches?: number;
+  /** Largest fetch per partition. */
+  maxBytesPerPartition?: number;
+  /**
+   * Bounded (backfill) mode: read up to the end offsets the topic had at start, then end the
+   * input, so windows close as in `tracefold fold`. Off: run until stopped.
+   */
+  bounded?: boolean;
+}
+
+interface Pending {
+  batch: MessageBatch;
+  /** true: the runtime took it; false: dropped at close (its offsets stay unconsumed). */
+  taken: (ok: boolean) => void;
+}
+
+export class KafkaSource implements Source {
+  private consumer!: Consumer;
+  private readonly queue: Pending[] = [];
+  private waiter: ((b: MessageBatch | null) => void) | null = null;
+  private stopped = false;
+  private ctx!: RuntimeContext;
+  /** Highest offset handed over per partition (the next offset to commit is this + 1). */
+  readonly handedOver = new Map<number, number>();
+  messages = 0;
+  batches = 0;
+  assigned: number[] = [];
+
+  constructor(readonly config: KafkaSourceConfig) {}
+
+  async open(ctx: RuntimeContext): Promise<void> {
+    this.ctx = ctx;
+    const kafka = new Kafka(kafkajsConfig(this.config));
+    this.consumer = kafka.consumer({
+      groupId: this.config.groupId,
+      sessionTimeout: this.config.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.max(500, Math.floor((this.config.sessionTimeoutMs ?? 30_000) / 10)),
+      maxBytesPerPartition: this.config.maxBytesPerPartition ?? 4 << 20,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.assigned = (e.payload.memberAssignment[this.config.topic] ?? []).slice().sort((a, b) => a - b);
+      ctx.log.info("joined the consumer group", { group: this.config.groupId, topic: this.config.topic, partitions: this.assigned });
+      this.checkBoundedEnd();
+    });
+    if (this.config.bounded) {
+      const admin = kafka.admin();
+      await admin.connect();
+      for (const o of await admin.fetchTopicOffsets(this.config.topic)) this.endOffsets.set(o.partition, Number(o.high));
+      await admin.disconnect();
+    }
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.config.topic, fromBeginning: this.config.fromBeginning ?? true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.onBatch(p),
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const mb: MessageBatch = { kind: "messages", partition: batch.partition, messages: [], origins: [], offsets: [] };
+    for (const m of batch.messages) {
+      mb.messages.push(m.value ?? new Uint8Array(0));
+      mb.origins.push(`${batch.topic}/${batch.partition}@${m.offset}`);
+      mb.offsets.push(Number(m.offset));
+    }
+    this.messages += batch.messages.length;
+    this.batches++;
+    const ok = await new Promise<boolean>((taken) => {
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = null;
+        w(mb);
+        taken(true);
+      } else this.queue.push({ batch: mb, taken });
+    });
+    if (!ok) return;
+    // taken by the runtime: kafkajs may fetch this partition again
+    resolveOffset(batch.lastOffset());
+    this.handedOver.set(batch.partition, Number(batch.lastOffset()));
+    this.checkBoundedEnd();
+    await heartbeat();
+  }
+
+  private readonly endOffsets = new Map<number, number>();
+
+  /** Bounded mode: every assigned partition read up to the end offset it had at start? */
+  private checkBoundedEnd(): void {
+    if (!this.config.bounded || this.assigned.length === 0) return;
+    for (const p of this.assigned) {
+      const end = this.endOffsets.get(p) ?? 0;
+      const got = this.handedOver.get(p);
+      if (end > 0 && (got === undefined || got + 1 < end)) return;
+    }
+    if (this.queue.length === 0) this.interrupt();
+    else this.endAfterQueue = true;
+  }
+
+  private endAfterQueue = false;
+
+  async next(): Promise<MessageBatch | null> {
+    const p = this.queue.shift();
+    if (p) {
+      p.taken(true);
+      return p.batch;
+    }
+    if (this.stopped || this.endAfterQueue) return null;
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  /** Commits `next offset` per partition to Kafka (called once what they produced is durable). */
+  async commit(offsets: Array<{ partition: number; nextOffset: number }>): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
+  }
+
+  /** Seeks a partition (e.g. to the offset stored with the fold's checkpoint). */
+  seek(partition: number, offset: number): void {
+    this.consumer.seek({ topic: this.config.topic, partition, offset: String(offset) });
+  }
+
+  interrupt(): void {
+    this.stopped = true;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w(null);
+    }
+  }
+
+  /** Leaves the group. Batches not yet taken are dropped unprocessed: their offsets were never
+   * handed over, so the next owner reads them again. */
+  async close(): Promise<void> {
+    this.interrupt();
+    for (const p of this.queue.splice(0)) p.taken(false);
+    await this.consumer?.disconnect();
+  }
+
+  metrics(): Record<string, number> {
+    return { kafka_messages: this.messages, kafka_batches: this.batches, kafka_assigned_partitions: this.assigned.length, kafka_queued_batches: this.queue.length };
+  }
+}
