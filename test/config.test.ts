@@ -40,7 +40,7 @@ describe("configuration", () => {
     }
     expect(msg).toContain("fold.traceGapMs: expected int");
     expect(msg).toContain("fold.trceGap: unknown setting");
-    expect(msg).toContain("sinks.meta: must be one of embedded, blackhole");
+    expect(msg).toContain("sinks.meta: must be one of embedded, mysql, blackhole");
     expect(msg).toContain("TRACEFOLD_SOURCE_REPLAY_SPANS: must be >= 0");
     expect(msg).toContain("--set nonsense: expected path=value");
     expect(msg).toContain("fold.assemblyWindowMs: must not exceed fold.traceGapMs");
