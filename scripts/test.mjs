@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The whole test suite: type-check and build, run every vitest test, and close with the plain
-// line CI reads: "N passed, N failed". Later issues add the services (Kafka, HBase, MySQL) here.
+// The whole test suite: type-check and build, start the real services the integration tests use
+// (Kafka, HBase, MariaDB: scripts/services.sh, or the endpoints given in KAFKA_BROKERS, HBASE_*,
+// MYSQL_URL), run every vitest test, stop what was started, and close with the plain line CI
+// reads: "N passed, N failed". A service that does not come up is a failure, never a skip.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +22,14 @@ if (run("npx", ["tsc", "-p", "test/tsconfig.json", "--noEmit"]) !== 0) {
   process.stderr.write("tests: type-checking the tests failed\n");
   failed++;
 }
+const services = join(root, "scripts", "services.sh");
+// services someone already runs are theirs: stop afterwards only if this run started them
+const alreadyUp = spawnSync("bash", [services, "status"], { cwd: root, stdio: "ignore" }).status === 0;
+const t0 = Date.now();
+if (run("bash", [services, "up"]) !== 0) {
+  process.stderr.write("tests: the services did not come up (see the message above); the integration tests will fail\n");
+  failed++;
+} else process.stderr.write(`tests: services up in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
 const dir = mkdtempSync(join(tmpdir(), "tracefold-test-"));
 const report = join(dir, "vitest.json");
 const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)]);
@@ -33,6 +43,7 @@ try {
   failed++;
 }
 rmSync(dir, { recursive: true, force: true });
+if (!alreadyUp && !process.env.TRACEFOLD_KEEP_SERVICES) run("bash", [services, "down"]);
 if (status !== 0 && failed === 0) failed++;
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
 process.exit(failed === 0 ? 0 : 1);
