@@ -259,6 +259,7 @@ async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ ru
     interner: new Interner(),
     log,
     tickMs: cfg["runtime.tickMs"] as number,
+    checkpointIntervalMs: cfg["runtime.checkpointIntervalMs"] as number,
     onDeadLetter: (l) => log.warn(l.reason, { code: l.code, origin: l.origin, partition: l.partition, offset: l.offset }),
   });
   const progressMode = cfg["progress"] as string;

@@ -70,6 +70,7 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.mysql.tlsCaFile": f("string", "", "CA bundle for MySQL TLS."),
   "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
   "runtime.workers": f("int", 1, "Worker threads (this version runs one in-process worker).", { min: 1 }),
+  "runtime.checkpointIntervalMs": f("int", 10_000, "Processing time between checkpoints (deltas + offsets + pending state in one MySQL transaction) for Kafka input (ms).", { min: 100 }),
   "runtime.tickMs": f("int", 250, "Processing-time timer tick (ms).", { min: 1 }),
   "log.format": f("string", "text", "Log format on stderr: `text` or `json` (structured).", { enum: ["text", "json"] }),
   "progress": f("string", "auto", "Progress line: `auto` (on a terminal), `always`, `never`.", { enum: ["auto", "always", "never"] }),

@@ -66,6 +66,38 @@ export interface Operator {
   close(): void;
   /** Operator-specific numbers for progress and /metrics. */
   metrics?(): Record<string, number>;
+  /**
+   * Checkpoint (never closes a window): emit what was accumulated together with the input
+   * positions it covers and the pending state, as one item (a Checkpoint) for the sinks.
+   */
+  checkpoint?(out: Collector, positions: Position[]): void;
+  /** Installs pending state saved by an earlier checkpoint (partition -> blob). */
+  restore?(states: Array<{ partition: number; state: Uint8Array }>): void;
+  /** Forgets the state of partitions this worker no longer owns. */
+  release?(partitions: number[]): void;
+}
+
+/** How far a source's partition has been handed to the pipeline. */
+export interface Position {
+  topic: string;
+  partition: number;
+  /** The next offset to read (Kafka's committed-offset convention). */
+  nextOffset: number;
+}
+
+/** What a stateful operator emits at a checkpoint; a sink stores all of it atomically. */
+export interface Checkpoint {
+  kind: "checkpoint";
+  deltas: unknown;
+  offsets: Position[];
+  states: Array<{ partition: number; state: Uint8Array }>;
+}
+
+/** Saved per partition by a checkpoint. */
+export interface SavedPartition {
+  partition: number;
+  nextOffset: number;
+  state: Uint8Array | null;
 }
 
 export interface Source {
@@ -74,6 +106,16 @@ export interface Source {
   next(): Promise<unknown | null>;
   /** Stop waiting for input: a pending or later next() resolves with null (graceful stop). */
   interrupt?(): void;
+  /** Positions handed to the pipeline so far (sources with offsets). */
+  positions?(): Position[];
+  /** Tells the source's system the positions are durable (e.g. commits Kafka offsets). */
+  commit?(positions: Position[]): Promise<void>;
+  /**
+   * Called with the partitions assigned to this member (after every rebalance); the handler
+   * returns where to resume each (restoring operator state meanwhile). The source does not
+   * fetch those partitions until it resolved.
+   */
+  onAssigned?(handler: (topic: string, assigned: number[], revoked: number[]) => Promise<Map<number, number>>): void;
   close(): Promise<void>;
   metrics?(): Record<string, number>;
 }
@@ -86,6 +128,8 @@ export interface Sink {
   close(): Promise<void>;
   healthcheck(): Promise<boolean>;
   metrics?(): Record<string, number>;
+  /** Sinks that store checkpoints: what was saved for these partitions of a topic. */
+  loadCheckpoint?(topic: string, partitions: number[]): Promise<SavedPartition[]>;
 }
 
 export const consoleLogger = (json: boolean, stream: NodeJS.WritableStream = process.stderr): Logger => {

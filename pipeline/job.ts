@@ -31,7 +31,9 @@ export function buildJob(cfg: Config): TopologyDescription {
     b.source("replay", "replay", { ...section(cfg, "source.replay"), keyedByTraceId: true });
     spans = "replay";
   }
-  b.operator("fold", "fold", section(cfg, "fold"), { inputs: [spans], parallelism: workers, key: "traceId" });
+  // with offsets to commit, deltas leave only inside checkpoints (exactly-once aggregates)
+  const foldCfg = { ...section(cfg, "fold"), ...(cfg["source.type"] === "kafka" ? { emitOnTimer: false } : {}) };
+  b.operator("fold", "fold", foldCfg, { inputs: [spans], parallelism: workers, key: "traceId" });
   b.sink("traces", cfg["sinks.traces"] === "embedded" ? "embedded_traces" : "blackhole", { maxTraces: cfg["sinks.traceStore.maxTraces"] }, { inputs: [spans] });
   const meta = cfg["sinks.meta"] as string;
   b.sink("meta", meta === "embedded" ? "embedded_meta" : meta, meta === "mysql" ? dropEmpty(section(cfg, "sinks.mysql")) : {}, { inputs: ["fold"] });

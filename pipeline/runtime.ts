@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   tickMs?: number;
   /** Called for each dead letter (after it is counted). */
   onDeadLetter?: (l: DeadLetter) => void;
+  /** Processing time between checkpoints, for sources with offsets. */
+  checkpointIntervalMs?: number;
 }
 
 export interface RunResult {
@@ -87,6 +89,57 @@ export class LocalRuntime {
       }
     }
     for (const name of this.nodes.keys()) this.collectors.set(name, { emit: (item) => this.deliver(name, item) });
+    // a source that tells assignments gets them restored from the sink that keeps checkpoints
+    const keeper = [...this.nodes.values()].find((n) => n.kind === "sink" && n.impl.loadCheckpoint)?.impl as Sink | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.kind !== "source" || !n.impl.onAssigned) continue;
+      n.impl.onAssigned(async (topic, assigned, revoked) => {
+        for (const o of this.operators()) o.release?.(revoked);
+        const saved = keeper ? await keeper.loadCheckpoint!(topic, assigned) : [];
+        const states = saved.filter((x) => x.state !== null).map((x) => ({ partition: x.partition, state: x.state! }));
+        for (const o of this.operators()) o.restore?.(states);
+        this.log.info("partitions assigned", { topic, assigned, revoked, resumedFrom: Object.fromEntries(saved.map((x) => [x.partition, x.nextOffset])) });
+        return new Map(saved.map((x) => [x.partition, x.nextOffset]));
+      });
+    }
+  }
+
+  private operators(): Operator[] {
+    return [...this.nodes.values()].filter((n) => n.kind === "operator").map((n) => n.impl as Operator);
+  }
+
+  checkpoints = 0;
+  lastCheckpointMs = 0;
+  private lastCheckpointAt = 0;
+
+  /**
+   * A checkpoint, between batches: sinks flush (trace details durable), stateful operators emit
+   * their deltas with the input positions and their pending state as one item, the sinks store
+   * it (MySQL: one transaction), and only then are the positions committed to the source.
+   */
+  async checkpoint(): Promise<void> {
+    // one at a time: the timer and the pump may both ask
+    const run = this.checkpointChain.then(() => this.checkpointNow());
+    this.checkpointChain = run.catch(() => {});
+    return run;
+  }
+
+  private checkpointChain: Promise<void> = Promise.resolve();
+
+  private async checkpointNow(): Promise<void> {
+    const sources = [...this.nodes.values()].filter((n) => n.kind === "source").map((n) => n.impl as Source);
+    if (!sources.some((s) => s.positions)) return;
+    const t0 = this.now();
+    await this.drainWrites();
+    for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
+    const positions = sources.flatMap((s) => s.positions?.() ?? []);
+    for (const n of this.nodes.values()) if (n.kind === "operator" && n.impl.checkpoint) n.impl.checkpoint(this.collectors.get(n.spec.name)!, positions);
+    await this.drainWrites();
+    for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
+    for (const s of sources) await s.commit?.(positions.filter((p) => (s.positions?.() ?? []).some((q) => q.topic === p.topic && q.partition === p.partition)));
+    this.checkpoints++;
+    this.lastCheckpointMs = this.now() - t0;
+    this.lastCheckpointAt = this.now();
   }
 
   /** A node's implementation, typed by the caller (tests and the CLI read stores through this). */
@@ -133,8 +186,16 @@ export class LocalRuntime {
     for (const n of byKind("operator")) (n.impl as Operator).open(this.ctx);
     for (const n of byKind("source")) await (n.impl as Source).open(this.ctx);
     this.lastTick = this.now();
+    this.lastCheckpointAt = this.now();
     // ticks also run while a source waits for input (idle watermarks, flushes)
-    const timer = setInterval(() => this.tick(), this.opts.tickMs ?? 250);
+    const timer = setInterval(() => {
+      this.tick();
+      // an idle source still gets its checkpoints (pending deltas, offsets, state)
+      if (!this.stopping && this.now() - this.lastCheckpointAt >= (this.opts.checkpointIntervalMs ?? 10_000)) {
+        this.lastCheckpointAt = this.now();
+        this.checkpoint().catch((err) => this.log.error("checkpoint failed", { error: String(err) }));
+      }
+    }, this.opts.tickMs ?? 250);
     timer.unref();
     try {
       await Promise.all(byKind("source").map((n) => this.pump(n.spec.name, n.impl as Source)));
@@ -142,6 +203,8 @@ export class LocalRuntime {
         for (const n of byKind("operator")) (n.impl as Operator).finish(this.collectors.get(n.spec.name)!);
       }
       await this.drainWrites();
+      // end of input or a stop: the last checkpoint (on a stop it carries the open windows)
+      await this.checkpoint();
       for (const n of byKind("sink")) await (n.impl as Sink).flush();
     } finally {
       clearInterval(timer);
@@ -168,12 +231,16 @@ export class LocalRuntime {
       this.deliver(name, batch);
       this.tick();
       await this.drainWrites();
+      if (this.now() - this.lastCheckpointAt >= (this.opts.checkpointIntervalMs ?? 10_000)) {
+        this.lastCheckpointAt = this.now();
+        await this.checkpoint();
+      }
     }
   }
 
   /** Every node's metrics, merged (names are already prefixed by component). */
   metrics(): Record<string, number> {
-    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters };
+    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs };
     for (const n of this.nodes.values()) Object.assign(out, n.impl.metrics?.() ?? {});
     return out;
   }

@@ -2,7 +2,8 @@
  * The `fold` operator: SpanBatch in, FoldDeltas out. Deltas leave every `flushIntervalMs` of
  * processing time (the checkpoint cadence) and at end of input, after every window closed.
  */
-import type { Collector, Operator, RuntimeContext } from "../../pipeline/contracts.js";
+import type { Checkpoint, Collector, Operator, Position, RuntimeContext } from "../../pipeline/contracts.js";
+import { restorePartition, snapshotPartition } from "./snapshot.js";
 import type { SpanBatch } from "../../pipeline/span-batch.js";
 import type { FoldConfig } from "./config.js";
 import { Fold } from "./fold.js";
@@ -10,6 +11,11 @@ import { Fold } from "./fold.js";
 export interface FoldOperatorConfig extends Partial<FoldConfig> {
   /** Processing time between delta flushes to the sinks. */
   flushIntervalMs?: number;
+  /**
+   * false: deltas leave only with checkpoints (with the offsets and pending state they belong
+   * to), never on their own: what a source with offsets needs for exactly-once aggregates.
+   */
+  emitOnTimer?: boolean;
 }
 
 export class FoldOperator implements Operator {
@@ -22,7 +28,7 @@ export class FoldOperator implements Operator {
   open(ctx: RuntimeContext): void {
     if (this.fold) return;
     this.ctx = ctx;
-    const { flushIntervalMs: _ignored, ...foldConfig } = this.config;
+    const { flushIntervalMs: _ignored, emitOnTimer: _emit, ...foldConfig } = this.config;
     this.fold = new Fold(ctx.interner, foldConfig);
     this.lastFlushMs = ctx.now();
   }
@@ -33,7 +39,7 @@ export class FoldOperator implements Operator {
 
   onTimer(nowMs: number, out: Collector): void {
     this.fold.onProcessingTime(nowMs);
-    if (nowMs - this.lastFlushMs >= (this.config.flushIntervalMs ?? 10_000)) {
+    if (this.config.emitOnTimer !== false && nowMs - this.lastFlushMs >= (this.config.flushIntervalMs ?? 10_000)) {
       this.lastFlushMs = nowMs;
       out.emit(this.fold.drain());
     }
@@ -41,7 +47,22 @@ export class FoldOperator implements Operator {
 
   finish(out: Collector): void {
     this.fold.finish();
-    out.emit(this.fold.drain());
+    if (this.config.emitOnTimer !== false) out.emit(this.fold.drain());
+  }
+
+  checkpoint(out: Collector, positions: Position[]): void {
+    const states = this.fold.partitions.map((P) => ({ partition: P.partition, state: snapshotPartition(this.fold, P.partition) }));
+    const item: Checkpoint = { kind: "checkpoint", deltas: this.fold.drain(), offsets: positions, states };
+    out.emit(item);
+  }
+
+  restore(states: Array<{ partition: number; state: Uint8Array }>): void {
+    for (const s of states) restorePartition(this.fold, s.state);
+    if (states.length > 0) this.ctx.log.info("restored pending fold state", { partitions: states.map((s) => s.partition), pendingSpans: this.fold.pendingSpans });
+  }
+
+  release(partitions: number[]): void {
+    for (const p of partitions) this.fold.dropPartition(p);
   }
 
   close(): void {}

@@ -4,7 +4,7 @@
  * trace counts, and consumed offsets. Writes add deltas to rows with the same key, exactly as the
  * MySQL upserts will.
  */
-import type { RuntimeContext, Sink } from "../../pipeline/contracts.js";
+import type { Checkpoint, RuntimeContext, Sink } from "../../pipeline/contracts.js";
 import type { EdgeDelta, FoldDeltas, OperationDelta, ServiceDelta, TraceDelta } from "../../operators/fold/deltas.js";
 import { emptyHistogram, mergeHistogram, type HistogramData } from "../../operators/fold/histogram.js";
 
@@ -21,6 +21,11 @@ export class EmbeddedMetaStore implements Sink {
   async open(_ctx: RuntimeContext): Promise<void> {}
 
   async write(batch: unknown): Promise<void> {
+    const c = batch as Checkpoint;
+    if (c.kind === "checkpoint") {
+      for (const o of c.offsets) this.commitOffset(o.topic, o.partition, o.nextOffset);
+      return this.write(c.deltas);
+    }
     const d = batch as FoldDeltas;
     this.writes++;
     for (const e of d.edges) {

@@ -58,6 +58,16 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (consumer_group, topic, kafka_partition)) ${TABLE}`,
     ],
   },
+  {
+    version: 2,
+    name: "fold checkpoints: pending state per input partition",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS fold_checkpoints (
+        consumer_group VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL, kafka_partition INT NOT NULL,
+        state LONGBLOB NULL, updated_at BIGINT NOT NULL,
+        PRIMARY KEY (consumer_group, topic, kafka_partition)) ${TABLE}`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS tracefold_schema_migrations (

@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import mysql from "mysql2/promise";
 import type { Pool, PoolConnection } from "mysql2/promise";
-import type { RuntimeContext, Sink } from "../../pipeline/contracts.js";
+import type { Checkpoint, RuntimeContext, SavedPartition, Sink } from "../../pipeline/contracts.js";
 import { TracefoldError } from "../../pipeline/errors.js";
 import type { FoldDeltas } from "../../operators/fold/deltas.js";
 import type { HistogramData } from "../../operators/fold/histogram.js";
@@ -43,6 +43,8 @@ export interface OffsetCommit {
 export interface MetaWrite {
   deltas: FoldDeltas;
   offsets?: OffsetCommit[];
+  /** Pending fold state per partition, saved with the offsets (a checkpoint). */
+  states?: Array<{ partition: number; state: Uint8Array }>;
 }
 
 const TRANSIENT = new Set(["ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT", "PROTOCOL_CONNECTION_LOST", "ECONNRESET", "ETIMEDOUT", "ECONNREFUSED", "ER_CON_COUNT_ERROR"]);
@@ -105,7 +107,11 @@ export class MysqlSink implements Sink {
   }
 
   async write(batch: unknown): Promise<void> {
-    const w: MetaWrite = (batch as MetaWrite).deltas ? (batch as MetaWrite) : { deltas: batch as FoldDeltas };
+    const c = batch as Checkpoint;
+    const w: MetaWrite =
+      c.kind === "checkpoint" ? { deltas: c.deltas as FoldDeltas, offsets: c.offsets, states: c.states }
+      : (batch as MetaWrite).deltas ? (batch as MetaWrite)
+      : { deltas: batch as FoldDeltas };
     const t0 = Date.now();
     await this.retry(async () => {
       const conn = await this.pool.getConnection();
@@ -113,6 +119,7 @@ export class MysqlSink implements Sink {
         await conn.beginTransaction();
         await this.writeDeltas(conn, w.deltas);
         if (w.offsets?.length) await this.writeOffsets(conn, w.offsets);
+        if (w.states) await this.writeStates(conn, w);
         await conn.commit();
       } catch (err) {
         await conn.rollback().catch(() => {});
@@ -210,6 +217,32 @@ export class MysqlSink implements Sink {
     await this.upsertCustom(conn, "consumed_offsets", ["consumer_group", "topic", "kafka_partition", "next_offset", "updated_at"],
       "next_offset = GREATEST(next_offset, VALUES(next_offset)), updated_at = VALUES(updated_at)",
       [...offsets].sort((a, b) => cmp(a.topic, b.topic) || a.partition - b.partition).map((o) => [group, o.topic, o.partition, o.nextOffset, now]));
+  }
+
+  /** The fold's pending state per partition: replaced at each checkpoint (NULL when none). */
+  private async writeStates(conn: PoolConnection, w: MetaWrite): Promise<void> {
+    const group = this.config.consumerGroup ?? "tracefold";
+    const byPartition = new Map((w.states ?? []).map((s) => [s.partition, s.state]));
+    const rows = (w.offsets ?? []).map((o) => [group, o.topic, o.partition, byPartition.has(o.partition) ? Buffer.from(byPartition.get(o.partition)!) : null, Date.now()]);
+    await this.upsertCustom(conn, "fold_checkpoints", ["consumer_group", "topic", "kafka_partition", "state", "updated_at"], "state = VALUES(state), updated_at = VALUES(updated_at)", rows);
+  }
+
+  /** What the last checkpoint saved for these partitions (offset, and pending state if any). */
+  async loadCheckpoint(topic: string, partitions: number[]): Promise<SavedPartition[]> {
+    if (partitions.length === 0) return [];
+    const group = this.config.consumerGroup ?? "tracefold";
+    const marks = partitions.map(() => "?").join(", ");
+    const [rows] = await this.pool.execute(
+      `SELECT o.kafka_partition AS p, o.next_offset AS n, c.state AS s FROM consumed_offsets o
+       LEFT JOIN fold_checkpoints c ON c.consumer_group = o.consumer_group AND c.topic = o.topic AND c.kafka_partition = o.kafka_partition
+       WHERE o.consumer_group = ? AND o.topic = ? AND o.kafka_partition IN (${marks})`,
+      [group, topic, ...partitions],
+    );
+    return (rows as Array<{ p: number; n: number; s: Buffer | null }>).map((r) => ({
+      partition: Number(r.p),
+      nextOffset: Number(r.n),
+      state: r.s ? new Uint8Array(r.s.buffer, r.s.byteOffset, r.s.byteLength) : null,
+    }));
   }
 
   /** Additive upsert: the first `keyCols` columns are the key; counters add; *_min/*_max merge. */

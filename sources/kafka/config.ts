@@ -23,7 +23,9 @@ export function kafkajsConfig(c: KafkaConnection): KafkaConfig {
     clientId: c.clientId ?? "tracefold",
     brokers,
     connectionTimeout: c.connectionTimeoutMs ?? 5_000,
-    logLevel: 1, // errors only: kafkajs logs through our logger elsewhere
+    // kafkajs logs retried, transient conditions (a coordinator still loading) as errors; what does
+    // not recover surfaces as an exception to the caller, which logs it once
+    logLevel: 0,
   };
   if (c.tls) cfg.ssl = c.tlsCaFile ? { ca: [readFileSync(c.tlsCaFile, "utf8")] } : true;
   if (c.saslMechanism) {

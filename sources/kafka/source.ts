@@ -6,7 +6,7 @@
  * eachBatch resolved). Offsets are not auto-committed: `commit()` is called with what is durable.
  */
 import { Kafka, type Consumer, type EachBatchPayload } from "kafkajs";
-import type { MessageBatch, RuntimeContext, Source } from "../../pipeline/contracts.js";
+import type { MessageBatch, Position, RuntimeContext, Source } from "../../pipeline/contracts.js";
 import { kafkajsConfig, type KafkaConnection } from "./config.js";
 
 export interface KafkaSourceConfig extends KafkaConnection {
@@ -57,9 +57,27 @@ export class KafkaSource implements Source {
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const before = this.assigned;
       this.assigned = (e.payload.memberAssignment[this.config.topic] ?? []).slice().sort((a, b) => a - b);
-      ctx.log.info("joined the consumer group", { group: this.config.groupId, topic: this.config.topic, partitions: this.assigned });
-      this.checkBoundedEnd();
+      const revoked = before.filter((p) => !this.assigned.includes(p));
+      for (const p of revoked) this.position.delete(p);
+      ctx.log.info("joined the consumer group", { group: this.config.groupId, topic: this.config.topic, partitions: this.assigned, revoked });
+      if (this.assignHandler) {
+        // hold fetching until the saved state is restored and the partitions sought to its offsets
+        const topics = [{ topic: this.config.topic }];
+        this.consumer.pause(topics);
+        const assigned = this.assigned;
+        this.restoring = this.assignHandler(this.config.topic, assigned, revoked)
+          .then((offsets) => {
+            for (const [partition, offset] of offsets) {
+              this.position.set(partition, offset);
+              this.consumer.seek({ topic: this.config.topic, partition, offset: String(offset) });
+            }
+            this.consumer.resume(topics);
+            this.checkBoundedEnd();
+          })
+          .catch((err) => ctx.log.error("restoring checkpointed state failed; partitions stay paused", { error: String(err) }));
+      } else this.checkBoundedEnd();
     });
     if (this.config.bounded) {
       const admin = kafka.admin();
@@ -99,19 +117,32 @@ export class KafkaSource implements Source {
     // taken by the runtime: kafkajs may fetch this partition again
     resolveOffset(batch.lastOffset());
     this.handedOver.set(batch.partition, Number(batch.lastOffset()));
+    this.position.set(batch.partition, Number(batch.lastOffset()) + 1);
     this.checkBoundedEnd();
     await heartbeat();
   }
 
   private readonly endOffsets = new Map<number, number>();
+  /** Next offset per assigned partition: sought-to or handed over. */
+  private readonly position = new Map<number, number>();
+  private assignHandler: ((topic: string, assigned: number[], revoked: number[]) => Promise<Map<number, number>>) | null = null;
+  private restoring: Promise<void> = Promise.resolve();
+
+  onAssigned(handler: (topic: string, assigned: number[], revoked: number[]) => Promise<Map<number, number>>): void {
+    this.assignHandler = handler;
+  }
+
+  positions(): Position[] {
+    return [...this.position].filter(([p]) => this.assigned.includes(p)).map(([partition, nextOffset]) => ({ topic: this.config.topic, partition, nextOffset }));
+  }
 
   /** Bounded mode: every assigned partition read up to the end offset it had at start? */
   private checkBoundedEnd(): void {
     if (!this.config.bounded || this.assigned.length === 0) return;
     for (const p of this.assigned) {
       const end = this.endOffsets.get(p) ?? 0;
-      const got = this.handedOver.get(p);
-      if (end > 0 && (got === undefined || got + 1 < end)) return;
+      const next = this.position.get(p) ?? 0;
+      if (end > 0 && next < end) return;
     }
     if (this.queue.length === 0) this.interrupt();
     else this.endAfterQueue = true;
@@ -130,7 +161,7 @@ export class KafkaSource implements Source {
   }
 
   /** Commits `next offset` per partition to Kafka (called once what they produced is durable). */
-  async commit(offsets: Array<{ partition: number; nextOffset: number }>): Promise<void> {
+  async commit(offsets: Position[]): Promise<void> {
     if (offsets.length === 0) return;
     await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
   }
