@@ -1,6 +1,18 @@
 /** Kafka connection settings shared by the source, the dead-letter producer and `produce`. */
 import { readFileSync } from "node:fs";
-import type { KafkaConfig, SASLOptions } from "kafkajs";
+import { createRequire } from "node:module";
+import kafkajs, { type KafkaConfig, type SASLOptions } from "kafkajs";
+
+// kafkajs reads gzip itself; LZ4 (lz4-napi: prebuilt, frame format with independent blocks as
+// Kafka requires) and Snappy (snappyjs, pure JS) come as registered codecs.
+const require = createRequire(import.meta.url);
+const LZ4Codec = require("@2l/kafkajs-lz4") as { default?: new () => { codec: unknown } } & (new () => { codec: unknown });
+const SnappyCodec = require("kafkajs-snappy") as () => unknown;
+const Lz4 = LZ4Codec.default ?? LZ4Codec;
+// (kafkajs is CommonJS: Node's ESM loader does not see CompressionCodecs as a named export)
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+(CompressionCodecs as Record<number, unknown>)[CompressionTypes.LZ4] = new Lz4().codec;
+(CompressionCodecs as Record<number, unknown>)[CompressionTypes.Snappy] = SnappyCodec;
 
 export interface KafkaConnection {
   /** host:port, comma-separated or a list. */
