@@ -255,7 +255,18 @@ function commonSets(values: Record<string, unknown>, sets: string[]): void {
 
 async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ runtime: LocalRuntime; result: Awaited<ReturnType<LocalRuntime["run"]>>; report: TopologyReport }> {
   const description = buildJob(cfg);
+  let deadLetters: import("./contracts.js").Sink | undefined;
+  if (cfg["source.type"] === "kafka" && cfg["source.kafka.deadLetterTopic"] !== "") {
+    const { KafkaDeadLetters } = await import("../sources/kafka/dead-letter.js");
+    const k = section(cfg, "source.kafka");
+    deadLetters = new KafkaDeadLetters({
+      brokers: k.brokers as string[], deadLetterTopic: k.deadLetterTopic as string, sourceTopic: k.topic as string,
+      saslMechanism: (k.saslMechanism || undefined) as never, saslUsername: k.saslUsername as string,
+      saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined, tls: k.tls as boolean, tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
+    });
+  }
   const runtime = new LocalRuntime(description, registry, {
+    deadLetters,
     interner: new Interner(),
     log,
     tickMs: cfg["runtime.tickMs"] as number,

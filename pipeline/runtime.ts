@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   onDeadLetter?: (l: DeadLetter) => void;
   /** Processing time between checkpoints, for sources with offsets. */
   checkpointIntervalMs?: number;
+  /** Where dead letters are written (e.g. a Kafka topic); awaited like any sink write. */
+  deadLetters?: Sink;
 }
 
 export interface RunResult {
@@ -75,6 +77,8 @@ export class LocalRuntime {
         this.deadLetters++;
         this.deadLettersByCode.set(l.code, (this.deadLettersByCode.get(l.code) ?? 0) + 1);
         opts.onDeadLetter?.(l);
+        // awaited before the next checkpoint commits offsets past the message
+        if (opts.deadLetters) this.pendingWrites.push(opts.deadLetters.write(l));
       },
     };
     for (const s of description.sources) this.nodes.set(s.name, { spec: s, kind: "source", impl: registry.createSource(s) });
@@ -182,6 +186,7 @@ export class LocalRuntime {
   async run(): Promise<RunResult> {
     const t0 = this.now();
     const byKind = (k: Node["kind"]) => [...this.nodes.values()].filter((n) => n.kind === k);
+    await this.opts.deadLetters?.open(this.ctx);
     for (const n of byKind("sink")) await (n.impl as Sink).open(this.ctx);
     for (const n of byKind("operator")) (n.impl as Operator).open(this.ctx);
     for (const n of byKind("source")) await (n.impl as Source).open(this.ctx);
@@ -211,6 +216,7 @@ export class LocalRuntime {
       for (const n of byKind("source")) await (n.impl as Source).close();
       for (const n of byKind("operator").reverse()) (n.impl as Operator).close();
       for (const n of byKind("sink")) await (n.impl as Sink).close();
+      await this.opts.deadLetters?.close();
     }
     return { batches: this.batches, deadLetters: this.deadLetters, stopped: this.stopping, elapsedMs: this.now() - t0, metrics: this.metrics() };
   }

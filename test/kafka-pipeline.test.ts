@@ -54,7 +54,7 @@ async function sendRaw(topic: string, value: Uint8Array): Promise<void> {
 }
 
 function consume(topic: string, format: string, database: string) {
-  return tf(["run", "--set", "source.type=kafka", "--set", `source.kafka.brokers=${brokers}`, "--set", `source.kafka.topic=${topic}`, "--set", `source.kafka.format=${format}`,
+  return tf(["run", "--set", "source.type=kafka", "--set", `source.kafka.deadLetterTopic=${topic}_dlq`, "--set", `source.kafka.brokers=${brokers}`, "--set", `source.kafka.topic=${topic}`, "--set", `source.kafka.format=${format}`,
     "--set", `source.kafka.groupId=g-${topic}`, "--set", "source.kafka.bounded=true", "--set", "source.kafka.sessionTimeoutMs=6000",
     "--set", "sinks.meta=mysql", "--set", `sinks.mysql.url=${database}`, "--set", "sinks.traces=blackhole", "--log-format", "json"]);
 }
@@ -67,6 +67,7 @@ describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
       writeFileSync(file, fx[format]);
       const topic = `spans_${format}_${run}`;
       await createTopic(topic, 3);
+      await createTopic(`${topic}_dlq`, 1);
       const p = tf(["produce", "--brokers", brokers, "--topic", topic, "--format", format, "--shape", shape, file]);
       expect(p.stderr).toBe("");
       expect(p.stdout).toMatch(/produced \d+ messages \(13 spans/);
@@ -79,6 +80,18 @@ describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
       // the malformed message is reported with topic/partition/offset, and the rest went on
       expect(r.stderr).toMatch(new RegExp(`${format}: malformed message in ${topic}/\\d+@\\d+ at byte \\d+`));
       expect(r.stdout).toMatch(/dead letters 1,/);
+      // ... and sits in the dead-letter topic, unchanged, with where it came from and why
+      const dlq = kafka.consumer({ groupId: `dlq-${topic}` });
+      await dlq.connect();
+      await dlq.subscribe({ topic: `${topic}_dlq`, fromBeginning: true });
+      const letter = await new Promise<{ value: Buffer | null; headers: Record<string, unknown> }>((resolve) => void dlq.run({ eachMessage: async ({ message }) => resolve(message as never) }));
+      await dlq.disconnect();
+      const h = Object.fromEntries(Object.entries(letter.headers).map(([k, v]) => [k, String(v)]));
+      expect(h["tracefold.source.topic"]).toBe(topic);
+      expect(Number(h["tracefold.source.offset"])).toBeGreaterThanOrEqual(0);
+      expect(h["tracefold.error.code"]).toBe("TF_DECODE_MALFORMED");
+      expect(h["tracefold.error.reason"]).toContain(`${format}: malformed message in ${topic}/`);
+      expect(letter.value!.length).toBeGreaterThan(0);
 
       const fromMysql = JSON.parse(tf(["topology", "--mysql-url", database, "--json"]).stdout);
       const fromFold = JSON.parse(tf(["fold", file, "--format", format, "--json"]).stdout);
