@@ -27,6 +27,7 @@ Usage:
   tracefold fold FILE... --format FORMAT [--json] [--set path=value]...
   tracefold produce --brokers HOST:PORT --topic T --format FORMAT [--shape batch|trace|span] FILE...
   tracefold topology --mysql-url URL [--from TIME] [--to TIME] [--json]
+  tracefold replay --to kafka --brokers HOST:PORT --topic T [--rate SPANS_PER_S] [--duration S] [--spans N] [--seed N]
   tracefold help [run|fold|settings]
   tracefold --version
 
@@ -45,6 +46,9 @@ Commands:
   produce   Writes capture files to a Kafka topic keyed by the lower-case hex trace id: each
          message as it is (--shape batch, the default), one trace per message (trace) or one span
          per message (span). SASL/TLS: --set source.kafka.saslMechanism=... etc. apply here too.
+  replay    Streams generated traffic (the run command's replay, same seed = same traffic) into a
+         Kafka topic, one OTLP request per trace keyed by trace id, at --rate spans/s, for
+         --duration seconds or --spans spans.
   topology  The topology stored in MySQL over a time range (ISO times or epoch ms; default all),
          as a table or, with --json, in the same shape as fold --json.
 
@@ -97,6 +101,8 @@ export async function main(argv: string[]): Promise<number> {
         return await produceCommand(rest);
       case "topology":
         return await topologyCommand(rest);
+      case "replay":
+        return await replayCommand(rest);
       default:
         process.stderr.write(`tracefold: unknown command "${command}"\n\n${HELP}`);
         return 2;
@@ -221,6 +227,40 @@ async function produceCommand(args: string[]): Promise<number> {
     tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
   });
   process.stdout.write(`produced ${r.messages} messages (${r.spans} spans, ${r.malformed} malformed sent as is) to ${k.topic}\n`);
+  return 0;
+}
+
+async function replayCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { to: { type: "string" }, brokers: { type: "string" }, topic: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, spans: { type: "string" }, seed: { type: "string" }, services: { type: "string" } });
+  if ((values.to ?? "kafka") !== "kafka") throw new TracefoldError("TF_CONFIG_INVALID", `replay --to supports kafka (got ${values.to})`, "cli");
+  const sets = [...(values.set ?? []), "source.type=kafka"];
+  if (values.brokers) sets.push(`source.kafka.brokers=${values.brokers}`);
+  if (values.topic) sets.push(`source.kafka.topic=${values.topic}`);
+  if (values.seed) sets.push(`source.replay.seed=${values.seed}`);
+  if (values.services) sets.push(`source.replay.services=${values.services}`);
+  const cfg = loadConfig({ file: values.config, env: process.env, sets });
+  const num = (v: string | undefined, name: string) => {
+    const n = v === undefined ? 0 : Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new TracefoldError("TF_CONFIG_INVALID", `--${name} must be a number >= 0 (got ${v})`, "cli");
+    return n;
+  };
+  const rate = num(values.rate, "rate");
+  const durationS = num(values.duration, "duration");
+  const spans = num(values.spans, "spans");
+  if (durationS === 0 && spans === 0) throw new TracefoldError("TF_CONFIG_INVALID", "replay needs --duration or --spans", "cli");
+  const { replayToKafka } = await import("../sources/kafka/replay-to-kafka.js");
+  const k = section(cfg, "source.kafka");
+  const r = section(cfg, "source.replay");
+  const showProgress = process.stderr.isTTY;
+  const res = await replayToKafka({
+    brokers: k.brokers as string[], topic: k.topic as string, rate, durationS, spans,
+    saslMechanism: (k.saslMechanism || undefined) as never, saslUsername: k.saslUsername as string,
+    saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined, tls: k.tls as boolean, tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
+    replay: { seed: r.seed as number, services: r.services as number, tracesPerSecond: r.tracesPerSecond as number, errorRate: r.errorRate as number, brokenTraceRate: r.brokenTraceRate as number, duplicateRate: r.duplicateRate as number },
+    onProgress: showProgress ? (s, m, e) => process.stderr.write(`\rspans ${fmtRate(s)}  messages ${fmtRate(m)}  ${fmtRate(s / Math.max(e, 1e-3))} spans/s\x1b[K`) : undefined,
+  });
+  if (showProgress) process.stderr.write("\n");
+  process.stdout.write(`replayed ${res.spans} spans in ${res.messages} messages to ${k.topic} in ${res.elapsedS.toFixed(1)} s (${fmtRate(res.spans / Math.max(res.elapsedS, 1e-3))} spans/s, ${fmtRate(res.messages / Math.max(res.elapsedS, 1e-3))} messages/s)\n`);
   return 0;
 }
 
