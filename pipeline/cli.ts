@@ -27,6 +27,7 @@ Usage:
   tracefold fold FILE... --format FORMAT [--json] [--set path=value]...
   tracefold produce --brokers HOST:PORT --topic T --format FORMAT [--shape batch|trace|span] FILE...
   tracefold topology --mysql-url URL [--from TIME] [--to TIME] [--json]
+  tracefold trace TRACE_ID [--hbase-thrift HOST:PORT | --hbase-rest URL] [--json]
   tracefold replay --to kafka --brokers HOST:PORT --topic T [--rate SPANS_PER_S] [--duration S] [--spans N] [--seed N]
   tracefold help [run|fold|settings]
   tracefold --version
@@ -46,6 +47,7 @@ Commands:
   produce   Writes capture files to a Kafka topic keyed by the lower-case hex trace id: each
          message as it is (--shape batch, the default), one trace per message (trace) or one span
          per message (span). SASL/TLS: --set source.kafka.saslMechanism=... etc. apply here too.
+  trace     One trace from HBase as a tree with timings and errors (--json: the spans).
   replay    Streams generated traffic (the run command's replay, same seed = same traffic) into a
          Kafka topic, one OTLP request per trace keyed by trace id, at --rate spans/s, for
          --duration seconds or --spans spans.
@@ -103,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
         return await topologyCommand(rest);
       case "replay":
         return await replayCommand(rest);
+      case "trace":
+        return await traceCommand(rest);
       default:
         process.stderr.write(`tracefold: unknown command "${command}"\n\n${HELP}`);
         return 2;
@@ -228,6 +232,26 @@ async function produceCommand(args: string[]): Promise<number> {
   });
   process.stdout.write(`produced ${r.messages} messages (${r.spans} spans, ${r.malformed} malformed sent as is) to ${k.topic}\n`);
   return 0;
+}
+
+async function traceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { "hbase-thrift": { type: "string" }, "hbase-rest": { type: "string" }, json: { type: "boolean" } });
+  if (positionals.length !== 1 || !/^[0-9a-fA-F]{1,32}$/.test(positionals[0])) throw new TracefoldError("TF_CONFIG_INVALID", "trace needs one trace id (hex)", "cli");
+  const sets = [...(values.set ?? []), "sinks.traces=hbase"];
+  if (values["hbase-thrift"]) sets.push(`sinks.hbase.thrift=${values["hbase-thrift"]}`, "sinks.hbase.client=thrift2");
+  if (values["hbase-rest"]) sets.push(`sinks.hbase.rest=${values["hbase-rest"]}`, "sinks.hbase.client=rest");
+  const cfg = loadConfig({ file: values.config, env: process.env, sets });
+  const { HBaseSink } = await import("../sinks/hbase/sink.js");
+  const { formatTrace } = await import("./trace-view.js");
+  const sink = new HBaseSink({ ...(section(cfg, "sinks.hbase") as object), createTables: false } as never);
+  await sink.open();
+  try {
+    const spans = await sink.getTrace(positionals[0].toLowerCase().padStart(32, "0"));
+    process.stdout.write((values.json ? JSON.stringify(spans) : formatTrace(spans)) + "\n");
+    return spans.length > 0 ? 0 : 1;
+  } finally {
+    await sink.close();
+  }
 }
 
 async function replayCommand(args: string[]): Promise<number> {

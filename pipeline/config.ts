@@ -62,7 +62,20 @@ export const SCHEMA: Record<string, Field> = {
   "fold.maxPendingSpans": f("int", 2_000_000, "Pending spans per partition; past it the oldest trace is assembled early (counted).", { min: 1 }),
   "fold.linkParentChild": f("bool", false, "For input without span kinds: an edge for every parent -> child across two services (Jaeger's dependency rule)."),
   "fold.flushIntervalMs": f("int", 10_000, "Processing time between flushes of aggregates to the stores (ms).", { min: 1 }),
-  "sinks.traces": f("string", "embedded", "Where trace details go: `embedded` (in-memory trace store) or `blackhole`.", { enum: ["embedded", "blackhole"] }),
+  "sinks.traces": f("string", "embedded", "Where trace details go: `embedded` (in-memory trace store), `hbase` or `blackhole`.", { enum: ["embedded", "hbase", "blackhole"] }),
+  "sinks.hbase.client": f("string", "thrift2", "HBase gateway: `thrift2` (measured faster, docs/DECISIONS.md 13) or `rest`.", { enum: ["thrift2", "rest"] }),
+  "sinks.hbase.thrift": f("string", "", "Thrift2 gateway host:port (binary protocol, unframed)."),
+  "sinks.hbase.rest": f("string", "", "REST gateway URL, http://host:port."),
+  "sinks.hbase.table": f("string", "tracefold_traces", "Trace details table (created if absent)."),
+  "sinks.hbase.indexTable": f("string", "tracefold_trace_index", "Entry-span index table (created if absent)."),
+  "sinks.hbase.ttlSeconds": f("int", 604_800, "Cell time-to-live of both tables (s).", { min: 1 }),
+  "sinks.hbase.saltBuckets": f("int", 16, "Row-key salt buckets (pre-split regions), at most 256.", { min: 1 }),
+  "sinks.hbase.layout": f("string", "chunk", "`chunk`: one LZ4 cell per trace per write (measured faster); `span`: one cell per span.", { enum: ["chunk", "span"] }),
+  "sinks.hbase.index": f("bool", true, "Write the entry-span index (search by service, time, duration, error)."),
+  "sinks.hbase.maxBatchRows": f("int", 1000, "Rows per put request.", { min: 1 }),
+  "sinks.hbase.maxInFlight": f("int", 4, "Put requests outstanding at most (bounded in-flight).", { min: 1 }),
+  "sinks.hbase.maxAttempts": f("int", 10, "Attempts for a put that fails transiently (exponential backoff).", { min: 1 }),
+  "sinks.hbase.timeoutMs": f("int", 30_000, "Timeout of one gateway call (ms).", { min: 100 }),
   "sinks.meta": f("string", "embedded", "Where topology and stats go: `embedded` (in-memory store), `mysql` or `blackhole`.", { enum: ["embedded", "mysql", "blackhole"] }),
   "sinks.mysql.url": f("string", "", "mysql://user[:password]@host:port/database (MySQL 8 or MariaDB 10.11)."),
   "sinks.mysql.passwordFile": f("string", "", "File holding the MySQL password (overrides the URL's); never logged."),
@@ -126,6 +139,10 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     if (cfg["source.kafka.topic"] === "") problems.push("source.kafka.topic: source.type=kafka needs a topic");
   }
   if (cfg["sinks.meta"] === "mysql" && cfg["sinks.mysql.url"] === "") problems.push("sinks.mysql.url: sinks.meta=mysql needs a URL");
+  if (cfg["sinks.traces"] === "hbase") {
+    if (cfg["sinks.hbase.client"] === "thrift2" && cfg["sinks.hbase.thrift"] === "") problems.push("sinks.hbase.thrift: sinks.traces=hbase with the thrift2 client needs host:port");
+    if (cfg["sinks.hbase.client"] === "rest" && cfg["sinks.hbase.rest"] === "") problems.push("sinks.hbase.rest: sinks.traces=hbase with the rest client needs a URL");
+  }
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))
     problems.push("fold.assemblyWindowMs: must not exceed fold.traceGapMs (a call must close before its trace is assembled)");
   if (problems.length > 0) throw new TracefoldError("TF_CONFIG_INVALID", `invalid configuration:\n  - ${problems.join("\n  - ")}`, "config");

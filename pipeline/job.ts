@@ -34,7 +34,13 @@ export function buildJob(cfg: Config): TopologyDescription {
   // with offsets to commit, deltas leave only inside checkpoints (exactly-once aggregates)
   const foldCfg = { ...section(cfg, "fold"), ...(cfg["source.type"] === "kafka" ? { emitOnTimer: false } : {}) };
   b.operator("fold", "fold", foldCfg, { inputs: [spans], parallelism: workers, key: "traceId" });
-  b.sink("traces", cfg["sinks.traces"] === "embedded" ? "embedded_traces" : "blackhole", { maxTraces: cfg["sinks.traceStore.maxTraces"] }, { inputs: [spans] });
+  const traces = cfg["sinks.traces"] as string;
+  b.sink(
+    "traces",
+    traces === "embedded" ? "embedded_traces" : traces,
+    traces === "hbase" ? dropEmpty(section(cfg, "sinks.hbase")) : traces === "embedded" ? { maxTraces: cfg["sinks.traceStore.maxTraces"] } : {},
+    { inputs: [spans] },
+  );
   const meta = cfg["sinks.meta"] as string;
   b.sink("meta", meta === "embedded" ? "embedded_meta" : meta, meta === "mysql" ? dropEmpty(section(cfg, "sinks.mysql")) : {}, { inputs: ["fold"] });
   return b.build(registry.types);

@@ -11,6 +11,7 @@ import { FileSource, type FileSourceConfig } from "../sources/file.js";
 import { ReplaySource, type ReplaySourceConfig } from "../sources/replay/source.js";
 import { KafkaSource, type KafkaSourceConfig } from "../sources/kafka/source.js";
 import { MysqlSink, type MysqlSinkConfig } from "../sinks/mysql/sink.js";
+import { HBaseSink, type HBaseSinkConfig } from "../sinks/hbase/sink.js";
 import type { Operator, Sink, Source } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import type { NodeSpec } from "./topology.js";
@@ -60,5 +61,6 @@ export const registry = new Registry(
     embedded_meta: () => new EmbeddedMetaStore(),
     blackhole: () => new BlackholeSink(),
     mysql: (c) => new MysqlSink(c as unknown as MysqlSinkConfig),
+    hbase: (c) => new HBaseSink(c as unknown as HBaseSinkConfig),
   },
 );

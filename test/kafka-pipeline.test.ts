@@ -53,10 +53,14 @@ async function sendRaw(topic: string, value: Uint8Array): Promise<void> {
   await p.disconnect();
 }
 
+const hbaseThrift = serviceEnv("HBASE_THRIFT");
+
 function consume(topic: string, format: string, database: string) {
   return tf(["run", "--set", "source.type=kafka", "--set", `source.kafka.deadLetterTopic=${topic}_dlq`, "--set", `source.kafka.brokers=${brokers}`, "--set", `source.kafka.topic=${topic}`, "--set", `source.kafka.format=${format}`,
     "--set", `source.kafka.groupId=g-${topic}`, "--set", "source.kafka.bounded=true", "--set", "source.kafka.sessionTimeoutMs=6000",
-    "--set", "sinks.meta=mysql", "--set", `sinks.mysql.url=${database}`, "--set", "sinks.traces=blackhole", "--log-format", "json"]);
+    "--set", "sinks.meta=mysql", "--set", `sinks.mysql.url=${database}`,
+    "--set", "sinks.traces=hbase", "--set", `sinks.hbase.thrift=${hbaseThrift}`, "--set", `sinks.hbase.table=t_${topic}`, "--set", `sinks.hbase.indexTable=i_${topic}`,
+    "--log-format", "json"]);
 }
 
 describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
@@ -99,6 +103,17 @@ describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
       expect(fromMysql.edges).toEqual(fromFold.edges);
       expect(fromMysql.services).toEqual(fromFold.services);
       expect(fromMysql.connectivity).toEqual(fromFold.connectivity);
+
+      // HBase holds every span of the trace, readable by id
+      const tr = tf(["trace", fx.expected.traceId, "--hbase-thrift", hbaseThrift, "--set", `sinks.hbase.table=t_${topic}`, "--set", `sinks.hbase.indexTable=i_${topic}`, "--json"]);
+      expect(tr.status, tr.stderr).toBe(0);
+      const spans = JSON.parse(tr.stdout) as Array<{ spanId: string; service: string; error: boolean }>;
+      expect(spans).toHaveLength(13);
+      expect(new Set(spans.map((x) => x.service))).toEqual(new Set(["frontend", "checkout", "inventory", "payments"]));
+      expect(spans.filter((x) => x.error)).toHaveLength(1);
+      const tree = tf(["trace", fx.expected.traceId, "--hbase-thrift", hbaseThrift, "--set", `sinks.hbase.table=t_${topic}`, "--set", `sinks.hbase.indexTable=i_${topic}`]);
+      expect(tree.stdout).toMatch(/^trace [0-9a-f]{32}: 13 spans/);
+      expect(tree.stdout).toContain("ERROR");
     });
   }
 });

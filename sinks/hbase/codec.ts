@@ -18,8 +18,9 @@
  *
  *   row   = salt (1 B, as the trace) + u16 name length + service (UTF-8) + (2^53-1 - floor(startUs))
  *           as u64 BE (newest first) + trace id (16) + span id (8)
- *   value = error (1 B: 0/1) + floor(durUs) as u64 BE + durUs f64 + startUs f64 + kind (1) +
- *           flags (1) + operation name (varint length + UTF-8)
+ *   value = error (1 B: 0/1) + floor(durUs) as u64 BE + kind (1) + flags (1) + durUs (tagged
+ *           varint: exact) + operation name (varint length + UTF-8); the start is the key's
+ *           (whole microseconds, as every decoder produces)
  *   The first 9 value bytes make the duration and error filters plain byte comparisons that the
  *   region server evaluates (ValueFilter), so a scan reads only matching rows.
  *
@@ -344,16 +345,16 @@ export class MutationList {
   rows = 0;
   cells = 0;
   spans = 0;
-  rowOff = new Int32Array(256);
-  rowLen = new Int32Array(256);
-  rowCell0 = new Int32Array(256);
-  rowCells = new Int32Array(256);
+  rowOff: Int32Array = new Int32Array(256);
+  rowLen: Int32Array = new Int32Array(256);
+  rowCell0: Int32Array = new Int32Array(256);
+  rowCells: Int32Array = new Int32Array(256);
   /** Spans carried by each row (for metrics). */
-  rowSpans = new Int32Array(256);
-  qOff = new Int32Array(1024);
-  qLen = new Int32Array(1024);
-  vOff = new Int32Array(1024);
-  vLen = new Int32Array(1024);
+  rowSpans: Int32Array = new Int32Array(256);
+  qOff: Int32Array = new Int32Array(1024);
+  qLen: Int32Array = new Int32Array(1024);
+  vOff: Int32Array = new Int32Array(1024);
+  vLen: Int32Array = new Int32Array(1024);
 
   constructor(readonly family: Uint8Array) {}
 
@@ -469,10 +470,6 @@ function writeWord(b: Uint8Array, p: number, w: number): void {
   b[p + 1] = (w >>> 16) & 255;
   b[p + 2] = (w >>> 8) & 255;
   b[p + 3] = w & 255;
-}
-
-function readWord(b: Uint8Array, p: number): number {
-  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
 }
 
 /** The traces-table row key of a trace id given in hex (32 digits or fewer, left-padded). */
@@ -596,16 +593,16 @@ export class TraceEncoder {
   private readonly scratch = new ByteBuf(1 << 14);
   private readonly strs = new ByteBuf(1 << 12);
   // grouping rows by trace
-  private group = new Int32Array(1024);
-  private order = new Int32Array(1024);
-  private gFirst = new Int32Array(1024);
-  private gCount = new Int32Array(1024);
-  private gStart = new Int32Array(1024);
-  private gHash = new Int32Array(1024);
-  private table = new Int32Array(2048);
+  private group: Int32Array = new Int32Array(1024);
+  private order: Int32Array = new Int32Array(1024);
+  private gFirst: Int32Array = new Int32Array(1024);
+  private gCount: Int32Array = new Int32Array(1024);
+  private gStart: Int32Array = new Int32Array(1024);
+  private gHash: Int32Array = new Int32Array(1024);
+  private table: Int32Array = new Int32Array(2048);
   // chunk string table: intern id -> local index, valid when stamp[id] === serial
-  private stamp = new Int32Array(1024);
-  private local = new Int32Array(1024);
+  private stamp: Int32Array = new Int32Array(1024);
+  private local: Int32Array = new Int32Array(1024);
   private serial = 0;
   private readonly fieldIds = new Int32Array(NAME_FIELDS);
 
@@ -896,10 +893,9 @@ export class TraceEncoder {
     const dur = b.durUs[i];
     a.u8(b.flags[i] & F_ERROR ? 1 : 0);
     a.u64(Math.min(INV_BASE, Math.max(0, Math.floor(dur))));
-    a.f64(dur);
-    a.f64(start);
     a.u8(b.kind[i]);
     a.u8(b.flags[i]);
+    a.tagged(dur);
     a.varint(op.length);
     a.bytes(op, 0, op.length);
     list.addCell(qo, 1, vo, a.pos - vo, 0);
@@ -1026,16 +1022,15 @@ export function decodeIndexRow(row: HBaseRow): IndexEntry | null {
   const k = new ByteReader(row.row);
   k.u8();
   const service = k.text(k.u16());
-  k.u64();
+  const startUs = INV_BASE - k.u64();
   const traceId = hexOf(k.bytes(16), 0, 16);
   const spanId = hexOf(k.bytes(8), 0, 8);
   const v = new ByteReader(cell.value);
   const error = v.u8() === 1;
   v.u64();
-  const durationUs = v.f64();
-  const startUs = v.f64();
   const kind = v.u8();
   const flags = v.u8();
+  const durationUs = v.tagged();
   const name = v.text(v.varint());
   return { traceId, spanId, service, name, kind, startUs, durationUs, error, root: (flags & F_HAS_PARENT) === 0 };
 }
@@ -1046,5 +1041,3 @@ export function saltSplitKeys(buckets: number): Uint8Array[] {
   for (let s = 1; s < buckets; s++) out.push(new Uint8Array([s]));
   return out;
 }
-
-export { readWord };

@@ -341,7 +341,6 @@ class Connection {
       let cap = this.rbuf.length;
       while (cap < live + d.length) cap *= 2;
       const nb = cap === this.rbuf.length ? this.rbuf : new Uint8Array(cap);
-      nb.copyWithin(0, 0, 0);
       nb.set(this.rbuf.subarray(this.rstart, this.rend), 0);
       this.rbuf = nb;
       this.rstart = 0;
@@ -603,7 +602,15 @@ export class Thrift2Client implements HBaseClient {
   }
 
   async sendPuts(p: EncodedPuts): Promise<void> {
-    await this.call("putMultiple", p.body as Uint8Array, () => undefined);
+    try {
+      await this.call("putMultiple", p.body as Uint8Array, () => undefined);
+    } catch (e) {
+      // a put to a missing table fails as "Failed 1 action: <table>: 1 time" (the
+      // TableNotFoundException's name is lost in the gateway's summary): ask, so it is not retried
+      if (e instanceof HBaseError && e.kind === "TIOError" && !(await this.tableExists(p.table).catch(() => true)))
+        throw new HBaseError(`thrift2 putMultiple: table ${p.table} does not exist (${e.message.replace(/^hbase: /, "")})`, false, "TableNotFound");
+      throw e;
+    }
   }
 
   async putMultiple(table: string, puts: Put[]): Promise<void> {
