@@ -55,34 +55,7 @@ function decode(dec: MessageDecoder, bytes: Uint8Array, b = newBatch(), stats = 
   return { b, stats };
 }
 
-/** A row as plain data: hex ids, resolved names. */
-function row(b: SpanBatch, i: number) {
-  const f = b.flags[i];
-  const n = (id: number) => (id === 0 ? "" : b.interner.name(id));
-  return {
-    tid: traceIdHex(b.tid, i * 4),
-    sid: spanIdHex(b.sid, i * 2),
-    pid: f & F_HAS_PARENT ? spanIdHex(b.pid, i * 2) : "",
-    lnk: f & F_HAS_LINK ? `${traceIdHex(b.lnkTid, i * 4)}/${spanIdHex(b.lnkSid, i * 2)}` : "",
-    startUs: b.startUs[i],
-    durUs: b.durUs[i],
-    kind: b.kind[i],
-    flags: f,
-    service: n(b.service[i]),
-    name: n(b.name[i]),
-    peer: n(b.peer[i]),
-    addr: n(b.addr[i]),
-    dbSystem: n(b.dbSystem[i]),
-    dbNamespace: n(b.dbNamespace[i]),
-    msgDest: n(b.msgDest[i]),
-    route: n(b.route[i]),
-  };
-}
-function rows(b: SpanBatch) {
-  const r = [];
-  for (let i = 0; i < b.length; i++) r.push(row(b, i));
-  return r;
-}
+import { row, rows } from "./support/rows.js";
 function findSid(b: SpanBatch, sid: string, kind?: number) {
   const r = rows(b).filter((x) => x.sid === sid && (kind === undefined || x.kind === kind));
   expect(r.length).toBe(1);
