@@ -100,12 +100,8 @@ export class ReplayTruth {
 
   private readonly edgeCounters: Float64Array;
   private readonly serviceCounters: Float64Array;
-  private readonly edgeMinutes = new Map<number, Float64Array>();
-  private readonly serviceMinutes = new Map<number, Float64Array>();
-  private lastEdgeMinute = NaN;
-  private lastEdgeArray: Float64Array | undefined;
-  private lastServiceMinute = NaN;
-  private lastServiceArray: Float64Array | undefined;
+  private readonly edgeMinutes = new MinuteArrays(() => this.slots.length * EF);
+  private readonly serviceMinutes = new MinuteArrays(() => this.serviceList.length * SF);
 
   constructor(
     private readonly slots: readonly EdgeSlot[],
@@ -135,14 +131,14 @@ export class ReplayTruth {
   /** Per minute (floor(start of the client half, else the server half, in us / 60e6)). */
   edgesByMinute(): Map<number, Map<string, TruthEdge>> {
     const out = new Map<number, Map<string, TruthEdge>>();
-    for (const m of [...this.edgeMinutes.keys()].sort((a, b) => a - b)) out.set(m, this.edgeMap(this.edgeMinutes.get(m)!));
+    for (const m of [...this.edgeMinutes.byMinute.keys()].sort((a, b) => a - b)) out.set(m, this.edgeMap(this.edgeMinutes.byMinute.get(m)!));
     return out;
   }
 
   /** Per minute of each span's own start (a duplicate: the copy's start, the same). */
   servicesByMinute(): Map<number, Map<string, TruthService>> {
     const out = new Map<number, Map<string, TruthService>>();
-    for (const m of [...this.serviceMinutes.keys()].sort((a, b) => a - b)) out.set(m, this.serviceMap(this.serviceMinutes.get(m)!));
+    for (const m of [...this.serviceMinutes.byMinute.keys()].sort((a, b) => a - b)) out.set(m, this.serviceMap(this.serviceMinutes.byMinute.get(m)!));
     return out;
   }
 
@@ -159,39 +155,13 @@ export class ReplayTruth {
     lag: number,
   ): void {
     addCall(this.edgeCounters, slot * EF, clientDur, clientFailed, serverDur, serverFailed, lag);
-    if (this.byMinute) addCall(this.edgeMinute(startUs), slot * EF, clientDur, clientFailed, serverDur, serverFailed, lag);
+    if (this.byMinute) addCall(this.edgeMinutes.at(startUs), slot * EF, clientDur, clientFailed, serverDur, serverFailed, lag);
   }
 
   /** Adds 1 to service counter `field` (S_*) in the span's minute. */
   recordService(service: number, field: number, startUs: number): void {
     this.serviceCounters[service * SF + field]++;
-    if (this.byMinute) this.serviceMinute(startUs)[service * SF + field]++;
-  }
-
-  private edgeMinute(startUs: number): Float64Array {
-    const m = Math.floor(startUs / MINUTE_US);
-    if (m === this.lastEdgeMinute) return this.lastEdgeArray!;
-    let a = this.edgeMinutes.get(m);
-    if (a === undefined) {
-      a = new Float64Array(this.slots.length * EF);
-      this.edgeMinutes.set(m, a);
-    }
-    this.lastEdgeMinute = m;
-    this.lastEdgeArray = a;
-    return a;
-  }
-
-  private serviceMinute(startUs: number): Float64Array {
-    const m = Math.floor(startUs / MINUTE_US);
-    if (m === this.lastServiceMinute) return this.lastServiceArray!;
-    let a = this.serviceMinutes.get(m);
-    if (a === undefined) {
-      a = new Float64Array(this.serviceList.length * SF);
-      this.serviceMinutes.set(m, a);
-    }
-    this.lastServiceMinute = m;
-    this.lastServiceArray = a;
-    return a;
+    if (this.byMinute) this.serviceMinutes.at(startUs)[service * SF + field]++;
   }
 
   private edgeMap(c: Float64Array): Map<string, TruthEdge> {
@@ -269,5 +239,27 @@ function addCall(
     c[o + E_LAG_COUNT]++;
     c[o + E_LAG_SUM] += lag;
     if (lag > c[o + E_LAG_MAX]) c[o + E_LAG_MAX] = lag;
+  }
+}
+
+/** Counter arrays per event-time minute, with the last minute's array cached (spans come in order). */
+class MinuteArrays {
+  readonly byMinute = new Map<number, Float64Array>();
+  private lastMinute = NaN;
+  private last: Float64Array | undefined;
+
+  constructor(private readonly size: () => number) {}
+
+  at(startUs: number): Float64Array {
+    const m = Math.floor(startUs / MINUTE_US);
+    if (m === this.lastMinute) return this.last!;
+    let a = this.byMinute.get(m);
+    if (a === undefined) {
+      a = new Float64Array(this.size());
+      this.byMinute.set(m, a);
+    }
+    this.lastMinute = m;
+    this.last = a;
+    return a;
   }
 }
