@@ -20,6 +20,11 @@ export interface MessageBatch {
   origins: string[];
   /** Source offset of each message (file: message index). */
   offsets: number[];
+  /**
+   * The source's generation when it handed the batch over: a batch from before a rollback
+   * (hold) is dropped unprocessed, its messages are read again from the rewound position.
+   */
+  generation?: number;
 }
 
 export interface RuntimeContext {
@@ -75,6 +80,11 @@ export interface Operator {
   restore?(states: Array<{ partition: number; state: Uint8Array }>): void;
   /** Forgets the state of partitions this worker no longer owns. */
   release?(partitions: number[]): void;
+  /**
+   * Rollback to the last checkpoint: forget ALL state and every delta not yet emitted (the
+   * runtime then restores the checkpointed state and rewinds the sources to its offsets).
+   */
+  reset?(): void;
 }
 
 /** How far a source's partition has been handed to the pipeline. */
@@ -91,6 +101,13 @@ export interface Checkpoint {
   deltas: unknown;
   offsets: Position[];
   states: Array<{ partition: number; state: Uint8Array }>;
+}
+
+/** A source's partitions changed. */
+export interface AssignmentChange {
+  topic: string;
+  assigned: number[];
+  revoked: number[];
 }
 
 /** Saved per partition by a checkpoint. */
@@ -111,11 +128,26 @@ export interface Source {
   /** Tells the source's system the positions are durable (e.g. commits Kafka offsets). */
   commit?(positions: Position[]): Promise<void>;
   /**
-   * Called with the partitions assigned to this member (after every rebalance); the handler
-   * returns where to resume each (restoring operator state meanwhile). The source does not
-   * fetch those partitions until it resolved.
+   * Called after every change of the partitions assigned to this member (a rebalance), once the
+   * source holds (see hold()); the runtime rolls back to the last checkpoint and rewinds.
    */
-  onAssigned?(handler: (topic: string, assigned: number[], revoked: number[]) => Promise<Map<number, number>>): void;
+  onAssigned?(handler: (change: AssignmentChange) => void): void;
+  /** The partitions assigned now. */
+  assignment?(): { topic: string; partitions: number[] };
+  /**
+   * Stop handing batches over until rewind(): batches queued or handed over but not yet taken
+   * are dropped (the generation moves on), fetching pauses.
+   */
+  hold?(): void;
+  /**
+   * Resume every assigned partition at the given next offset (from the checkpoint); a partition
+   * without one goes back to the first offset this member read from it, if any. Ends a hold.
+   */
+  rewind?(offsets: Map<number, number>): void;
+  /** Increases at every hold(); batches carry the generation they were handed over in. */
+  readonly generation?: number;
+  /** Between hold() and rewind(). */
+  readonly holding?: boolean;
   close(): Promise<void>;
   metrics?(): Record<string, number>;
 }

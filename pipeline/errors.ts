@@ -9,7 +9,8 @@ export type ErrorCode =
   | "TF_TOPOLOGY_INVALID" // job description is not a valid graph
   | "TF_IO" // file or socket error
   | "TF_SINK_TRANSIENT" // sink write failed but may succeed on retry
-  | "TF_SINK_FATAL"; // sink write can never succeed
+  | "TF_SINK_FATAL" // sink write can never succeed
+  | "TF_FENCED"; // a checkpoint names a partition another member claimed since (roll back)
 
 export class TracefoldError extends Error {
   constructor(

@@ -14,7 +14,8 @@
  * Parallelism > 1 is carried by the description for the multi-worker runtime; this runtime runs
  * one instance of each node and says so.
  */
-import type { Collector, DeadLetter, Logger, Operator, RuntimeContext, Sink, Source } from "./contracts.js";
+import type { Collector, DeadLetter, Logger, MessageBatch, Operator, RuntimeContext, Sink, Source } from "./contracts.js";
+import type { TracefoldError } from "./errors.js";
 import { silentLogger } from "./contracts.js";
 import { Interner } from "./intern.js";
 import type { Registry } from "./registry.js";
@@ -56,6 +57,7 @@ export class LocalRuntime {
   private stopping = false;
   private lastTick = 0;
   deadLetters = 0;
+  staleBatches = 0;
   deadLettersByCode = new Map<string, number>();
   batches = 0;
 
@@ -93,19 +95,65 @@ export class LocalRuntime {
       }
     }
     for (const name of this.nodes.keys()) this.collectors.set(name, { emit: (item) => this.deliver(name, item) });
-    // a source that tells assignments gets them restored from the sink that keeps checkpoints
-    const keeper = [...this.nodes.values()].find((n) => n.kind === "sink" && n.impl.loadCheckpoint)?.impl as Sink | undefined;
+    // a rebalance rolls everything back to the last checkpoint (see rollback())
+    this.keeper = [...this.nodes.values()].find((n) => n.kind === "sink" && n.impl.loadCheckpoint)?.impl as Sink | undefined;
     for (const n of this.nodes.values()) {
       if (n.kind !== "source" || !n.impl.onAssigned) continue;
-      n.impl.onAssigned(async (topic, assigned, revoked) => {
-        for (const o of this.operators()) o.release?.(revoked);
-        const saved = keeper ? await keeper.loadCheckpoint!(topic, assigned) : [];
-        const states = saved.filter((x) => x.state !== null).map((x) => ({ partition: x.partition, state: x.state! }));
-        for (const o of this.operators()) o.restore?.(states);
-        this.log.info("partitions assigned", { topic, assigned, revoked, resumedFrom: Object.fromEntries(saved.map((x) => [x.partition, x.nextOffset])) });
-        return new Map(saved.map((x) => [x.partition, x.nextOffset]));
+      n.impl.onAssigned((change) => {
+        this.rollback(`rebalance: ${change.topic} assigned [${change.assigned.join(",")}] revoked [${change.revoked.join(",")}]`).catch((err) => {
+          this.log.error("restoring the checkpointed state failed; the partitions stay paused", { error: String(err) });
+          this.fatal = err as Error;
+          this.stop();
+        });
       });
     }
+  }
+
+  private readonly keeper: Sink | undefined;
+  /** An error that ends the run (e.g. the checkpoint store unreachable while restoring). */
+  private fatal: Error | null = null;
+  rollbacks = 0;
+
+  /**
+   * Rollback to the last checkpoint (Flink's recovery, per member): hold every source, forget
+   * all operator state and every delta not yet checkpointed, restore the checkpointed state of
+   * the partitions assigned now, and rewind the sources to the checkpointed offsets. Taken on
+   * every rebalance (kafkajs tells no revocation before it happens, and the aggregates of all
+   * partitions share one delta table) and when a checkpoint was fenced (another member owns a
+   * partition now). Serialized with checkpoints.
+   */
+  rollback(reason: string): Promise<void> {
+    for (const s of this.sources()) s.hold?.();
+    const run = this.checkpointChain.then(() => this.rollbackNow(reason));
+    this.checkpointChain = run.catch(() => {});
+    return run;
+  }
+
+  private async rollbackNow(reason: string): Promise<void> {
+    for (const s of this.sources()) s.hold?.();
+    await this.drainWrites().catch((err) => this.log.warn("a write before the rollback failed; it is redone", { error: String(err) }));
+    for (const o of this.operators()) o.reset?.();
+    const resumedFrom: Record<string, number> = {};
+    const states: Array<{ partition: number; state: Uint8Array }> = [];
+    const rewinds: Array<[Source, Map<number, number>]> = [];
+    for (const s of this.sources()) {
+      const a = s.assignment?.();
+      if (!a) continue;
+      const saved = this.keeper && a.partitions.length > 0 ? await this.keeper.loadCheckpoint!(a.topic, a.partitions) : [];
+      for (const x of saved) {
+        if (x.state !== null) states.push({ partition: x.partition, state: x.state });
+        resumedFrom[`${a.topic}/${x.partition}`] = x.nextOffset;
+      }
+      rewinds.push([s, new Map(saved.map((x) => [x.partition, x.nextOffset]))]);
+    }
+    for (const o of this.operators()) o.restore?.(states);
+    for (const [s, offsets] of rewinds) s.rewind?.(offsets);
+    this.rollbacks++;
+    this.log.info("rolled back to the last checkpoint", { reason, resumedFrom, restoredStates: states.length });
+  }
+
+  private sources(): Source[] {
+    return [...this.nodes.values()].filter((n) => n.kind === "source").map((n) => n.impl as Source);
   }
 
   private operators(): Operator[] {
@@ -113,6 +161,7 @@ export class LocalRuntime {
   }
 
   checkpoints = 0;
+  fenced = 0;
   lastCheckpointMs = 0;
   private lastCheckpointAt = 0;
 
@@ -131,15 +180,29 @@ export class LocalRuntime {
   private checkpointChain: Promise<void> = Promise.resolve();
 
   private async checkpointNow(): Promise<void> {
-    const sources = [...this.nodes.values()].filter((n) => n.kind === "source").map((n) => n.impl as Source);
+    const sources = this.sources();
     if (!sources.some((s) => s.positions)) return;
     const t0 = this.now();
     await this.drainWrites();
     for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
+    // a rebalance is pending: its rollback discards this state anyway, and the positions no
+    // longer match the deltas (revoked partitions)
+    if (sources.some((s) => s.holding)) return;
     const positions = sources.flatMap((s) => s.positions?.() ?? []);
     for (const n of this.nodes.values()) if (n.kind === "operator" && n.impl.checkpoint) n.impl.checkpoint(this.collectors.get(n.spec.name)!, positions);
-    await this.drainWrites();
-    for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
+    try {
+      await this.drainWrites();
+      for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
+    } catch (err) {
+      if ((err as TracefoldError).code !== "TF_FENCED") throw err;
+      // another member claimed one of these partitions since we restored it: nothing of this
+      // checkpoint was stored; start over from the last one that was
+      this.fenced++;
+      this.log.warn("checkpoint fenced: a partition has a newer owner; rolling back", { error: (err as Error).message });
+      for (const s of sources) s.hold?.();
+      await this.rollbackNow("fenced checkpoint");
+      return;
+    }
     for (const s of sources) await s.commit?.(positions.filter((p) => (s.positions?.() ?? []).some((q) => q.topic === p.topic && q.partition === p.partition)));
     this.checkpoints++;
     this.lastCheckpointMs = this.now() - t0;
@@ -204,6 +267,7 @@ export class LocalRuntime {
     timer.unref();
     try {
       await Promise.all(byKind("source").map((n) => this.pump(n.spec.name, n.impl as Source)));
+      if (this.fatal) throw this.fatal;
       if (!this.stopping) {
         for (const n of byKind("operator")) (n.impl as Operator).finish(this.collectors.get(n.spec.name)!);
       }
@@ -233,6 +297,12 @@ export class LocalRuntime {
       if (this.stopping) return;
       const batch = await source.next();
       if (batch === null) return;
+      // handed over before a rollback: its messages are read again from the rewound offsets
+      const gen = (batch as MessageBatch).generation;
+      if (gen !== undefined && gen !== source.generation) {
+        this.staleBatches++;
+        continue;
+      }
       this.batches++;
       this.deliver(name, batch);
       this.tick();
@@ -246,7 +316,7 @@ export class LocalRuntime {
 
   /** Every node's metrics, merged (names are already prefixed by component). */
   metrics(): Record<string, number> {
-    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs };
+    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches };
     for (const n of this.nodes.values()) Object.assign(out, n.impl.metrics?.() ?? {});
     return out;
   }

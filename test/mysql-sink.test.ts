@@ -47,6 +47,7 @@ describe("mysql sink (real server)", () => {
     const embedded = new EmbeddedMetaStore();
     const sink = new MysqlSink({ url: url.toString(), chunkRows: 37 });
     await sink.open();
+    await sink.loadCheckpoint("spans", [0, 1]); // claims the partitions the offsets are for
     let n = 0;
     const writes: Promise<void>[] = [];
     const next = new Map<number, number>();
@@ -81,11 +82,42 @@ describe("mysql sink (real server)", () => {
     await sink.open();
     const before = buildReport(await loadStore(sink.pool));
     const deltas = { edges: [{ minute: 60_000, client: "fault-a", server: "fault-b", type: "rpc" as const, calls: 5, clientCalls: 5, serverCalls: 5, paired: 5, failed: 0, failedClient: 0, failedServer: 0, negativeLag: 0, clientLatency: null, serverLatency: null, lag: null }], services: [], operations: [], traces: [] };
+    await sink.loadCheckpoint("fault-topic", [0]);
     // the offsets row violates NOT NULL after the deltas were written in the same transaction
-    await expect(sink.write({ deltas, offsets: [{ topic: null as unknown as string, partition: 0, nextOffset: 1 }] })).rejects.toThrow(/mysql/);
+    await expect(sink.write({ deltas, offsets: [{ topic: "fault-topic", partition: 0, nextOffset: null as unknown as number }] })).rejects.toThrow(/next_offset/);
     const after = buildReport(await loadStore(sink.pool));
     expect(after.edges.find((e) => e.client === "fault-a")).toBeUndefined();
     expect(after).toEqual(before);
     await sink.close();
+  });
+
+  it("fences: once another member claimed a partition, the old owner's checkpoint stores nothing", async () => {
+    const a = new MysqlSink({ url: url.toString(), consumerGroup: "fence", memberId: "member-a" });
+    const b = new MysqlSink({ url: url.toString(), consumerGroup: "fence", memberId: "member-b" });
+    await a.open();
+    await b.open();
+    const edge = (calls: number) => ({ edges: [{ minute: 120_000, client: "fence-a", server: "fence-b", type: "rpc" as const, calls, clientCalls: calls, serverCalls: calls, paired: calls, failed: 0, failedClient: 0, failedServer: 0, negativeLag: 0, clientLatency: null, serverLatency: null, lag: null }], services: [], operations: [], traces: [] });
+    const calls = async () => buildReport(await loadStore(a.pool)).edges.find((e) => e.client === "fence-a")?.calls ?? 0;
+    // a owns partitions 0 and 1 and checkpoints
+    expect(await a.loadCheckpoint("fenced", [0, 1])).toEqual([]);
+    await a.write({ deltas: edge(3), offsets: [{ topic: "fenced", partition: 0, nextOffset: 10 }, { topic: "fenced", partition: 1, nextOffset: 20 }], states: [] });
+    expect(await calls()).toBe(3);
+    // a rebalance gives partition 1 to b, which loads a's checkpoint for it
+    expect(await b.loadCheckpoint("fenced", [1])).toEqual([{ partition: 1, nextOffset: 20, state: null }]);
+    // a has not noticed: its next checkpoint still names partition 1, and is refused whole
+    const err = await a.write({ deltas: edge(5), offsets: [{ topic: "fenced", partition: 0, nextOffset: 15 }, { topic: "fenced", partition: 1, nextOffset: 25 }] }).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe("TF_FENCED");
+    expect(String(err)).toMatch(/fenced\/1 is claimed by member-b/);
+    expect(await calls()).toBe(3);
+    expect(Object.fromEntries(await a.committedOffsets("fenced"))).toEqual({ 0: 10, 1: 20 });
+    // b's checkpoint goes through; a, rolled back to its own partition 0, goes on too
+    await b.write({ deltas: edge(7), offsets: [{ topic: "fenced", partition: 1, nextOffset: 25 }] });
+    expect(await a.loadCheckpoint("fenced", [0])).toEqual([{ partition: 0, nextOffset: 10, state: null }]);
+    await a.write({ deltas: edge(2), offsets: [{ topic: "fenced", partition: 0, nextOffset: 15 }] });
+    expect(await calls()).toBe(12);
+    expect(Object.fromEntries(await a.committedOffsets("fenced"))).toEqual({ 0: 15, 1: 25 });
+    expect(a.metrics().mysql_fenced_writes).toBe(1);
+    await a.close();
+    await b.close();
   });
 });

@@ -61,6 +61,14 @@ export class FoldOperator implements Operator {
     if (states.length > 0) this.ctx.log.info("restored pending fold state", { partitions: states.map((s) => s.partition), pendingSpans: this.fold.pendingSpans });
   }
 
+  reset(): void {
+    const { flushIntervalMs: _ignored, emitOnTimer: _emit, ...foldConfig } = this.config;
+    this.fold = new Fold(this.ctx.interner, foldConfig);
+    this.resets++;
+  }
+
+  resets = 0;
+
   release(partitions: number[]): void {
     for (const p of partitions) this.fold.dropPartition(p);
   }
@@ -73,6 +81,7 @@ export class FoldOperator implements Operator {
     const pending = f.pendingSpans;
     return {
       fold_spans_in: c.spansIn,
+      fold_resets: this.resets,
       fold_pending_spans: pending,
       fold_state_bytes: f.stateBytes,
       fold_bytes_per_pending_span: pending > 0 ? Math.round(f.stateBytes / pending) : 0,

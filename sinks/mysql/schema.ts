@@ -68,6 +68,16 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (consumer_group, topic, kafka_partition)) ${TABLE}`,
     ],
   },
+  {
+    version: 3,
+    name: "partition owners: fencing epochs for checkpoints",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS partition_owners (
+        consumer_group VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL, kafka_partition INT NOT NULL,
+        epoch BIGINT NOT NULL, owner VARCHAR(255) NOT NULL, claimed_at BIGINT NOT NULL,
+        PRIMARY KEY (consumer_group, topic, kafka_partition)) ${TABLE}`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS tracefold_schema_migrations (

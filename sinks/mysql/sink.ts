@@ -8,7 +8,9 @@
  * in chunks of a fixed row count, rows sorted by key so concurrent writers lock in one order.
  * Transient errors (deadlock, lock wait, lost connection) retry the whole transaction with backoff.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import mysql from "mysql2/promise";
 import type { Pool, PoolConnection } from "mysql2/promise";
 import type { Checkpoint, RuntimeContext, SavedPartition, Sink } from "../../pipeline/contracts.js";
@@ -30,6 +32,8 @@ export interface MysqlSinkConfig {
   /** Attempts for a transaction that fails transiently. */
   maxAttempts?: number;
   consumerGroup?: string;
+  /** This member's name in partition_owners (default host:pid:random). */
+  memberId?: string;
 }
 
 export interface OffsetCommit {
@@ -117,6 +121,9 @@ export class MysqlSink implements Sink {
       const conn = await this.pool.getConnection();
       try {
         await conn.beginTransaction();
+        // fencing first: the owner rows stay locked until commit, so a member claiming one of
+        // these partitions waits for this checkpoint and then loads it
+        if (w.offsets?.length) await this.checkOwnership(conn, w.offsets);
         await this.writeDeltas(conn, w.deltas);
         if (w.offsets?.length) await this.writeOffsets(conn, w.offsets);
         if (w.states) await this.writeStates(conn, w);
@@ -132,12 +139,43 @@ export class MysqlSink implements Sink {
     this.lastWriteMs = Date.now() - t0;
   }
 
+  /** Claimed epoch per "topic/partition" (loadCheckpoint); a checkpoint must still hold it. */
+  private readonly epochs = new Map<string, number>();
+  private memberIdValue = "";
+  get memberId(): string {
+    if (!this.memberIdValue) this.memberIdValue = this.config.memberId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+    return this.memberIdValue;
+  }
+  fencedWrites = 0;
+
+  private async checkOwnership(conn: PoolConnection, offsets: OffsetCommit[]): Promise<void> {
+    const group = this.config.consumerGroup ?? "tracefold";
+    const sorted = [...offsets].sort((a, b) => cmp(a.topic, b.topic) || a.partition - b.partition);
+    for (const topic of new Set(sorted.map((o) => o.topic))) {
+      const parts = sorted.filter((o) => o.topic === topic).map((o) => o.partition);
+      const [rows] = await conn.execute(
+        `SELECT kafka_partition AS p, epoch AS e, owner AS o FROM partition_owners WHERE consumer_group = ? AND topic = ? AND kafka_partition IN (${parts.map(() => "?").join(", ")}) FOR UPDATE`,
+        [group, topic, ...parts],
+      );
+      const stored = new Map((rows as Array<{ p: number; e: number; o: string }>).map((r) => [Number(r.p), { epoch: Number(r.e), owner: r.o }]));
+      for (const p of parts) {
+        const mine = this.epochs.get(`${topic}/${p}`);
+        const now = stored.get(p);
+        if (mine === undefined || now === undefined || now.epoch !== mine) {
+          this.fencedWrites++;
+          throw new TracefoldError("TF_FENCED", `partition ${topic}/${p} is claimed by ${now?.owner ?? "nobody"} (epoch ${now?.epoch ?? "-"}, ours ${mine ?? "-"})`, "mysql");
+        }
+      }
+    }
+  }
+
   private async retry<T>(fn: () => Promise<T>): Promise<T> {
     const max = this.config.maxAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
+        if (err instanceof TracefoldError) throw err;
         if (!isTransientMysqlError(err) || attempt >= max) {
           const code = (err as { code?: string }).code ?? "";
           throw new TracefoldError(isTransientMysqlError(err) ? "TF_SINK_TRANSIENT" : "TF_SINK_FATAL", `${code} ${(err as Error).message}`, "mysql", isTransientMysqlError(err));
@@ -227,22 +265,47 @@ export class MysqlSink implements Sink {
     await this.upsertCustom(conn, "fold_checkpoints", ["consumer_group", "topic", "kafka_partition", "state", "updated_at"], "state = VALUES(state), updated_at = VALUES(updated_at)", rows);
   }
 
-  /** What the last checkpoint saved for these partitions (offset, and pending state if any). */
+  /**
+   * Claims these partitions for this member (their epoch moves on, fencing out checkpoints of
+   * the previous owner still in flight) and returns what the last checkpoint saved for them
+   * (offset, and pending state if any), in one transaction.
+   */
   async loadCheckpoint(topic: string, partitions: number[]): Promise<SavedPartition[]> {
     if (partitions.length === 0) return [];
     const group = this.config.consumerGroup ?? "tracefold";
-    const marks = partitions.map(() => "?").join(", ");
-    const [rows] = await this.pool.execute(
-      `SELECT o.kafka_partition AS p, o.next_offset AS n, c.state AS s FROM consumed_offsets o
-       LEFT JOIN fold_checkpoints c ON c.consumer_group = o.consumer_group AND c.topic = o.topic AND c.kafka_partition = o.kafka_partition
-       WHERE o.consumer_group = ? AND o.topic = ? AND o.kafka_partition IN (${marks})`,
-      [group, topic, ...partitions],
-    );
-    return (rows as Array<{ p: number; n: number; s: Buffer | null }>).map((r) => ({
-      partition: Number(r.p),
-      nextOffset: Number(r.n),
-      state: r.s ? new Uint8Array(r.s.buffer, r.s.byteOffset, r.s.byteLength) : null,
-    }));
+    const sorted = [...partitions].sort((a, b) => a - b);
+    const marks = sorted.map(() => "?").join(", ");
+    return this.retry(async () => {
+      const conn = await this.pool.getConnection();
+      try {
+        await conn.beginTransaction();
+        const now = Date.now();
+        await conn.execute(
+          `INSERT INTO partition_owners (consumer_group, topic, kafka_partition, epoch, owner, claimed_at) VALUES ${sorted.map(() => "(?, ?, ?, 1, ?, ?)").join(", ")}
+           ON DUPLICATE KEY UPDATE epoch = epoch + 1, owner = VALUES(owner), claimed_at = VALUES(claimed_at)`,
+          sorted.flatMap((p) => [group, topic, p, this.memberId, now]),
+        );
+        const [owners] = await conn.execute(`SELECT kafka_partition AS p, epoch AS e FROM partition_owners WHERE consumer_group = ? AND topic = ? AND kafka_partition IN (${marks})`, [group, topic, ...sorted]);
+        const [rows] = await conn.execute(
+          `SELECT o.kafka_partition AS p, o.next_offset AS n, c.state AS s FROM consumed_offsets o
+           LEFT JOIN fold_checkpoints c ON c.consumer_group = o.consumer_group AND c.topic = o.topic AND c.kafka_partition = o.kafka_partition
+           WHERE o.consumer_group = ? AND o.topic = ? AND o.kafka_partition IN (${marks})`,
+          [group, topic, ...sorted],
+        );
+        await conn.commit();
+        for (const r of owners as Array<{ p: number; e: number }>) this.epochs.set(`${topic}/${Number(r.p)}`, Number(r.e));
+        return (rows as Array<{ p: number; n: number; s: Buffer | null }>).map((r) => ({
+          partition: Number(r.p),
+          nextOffset: Number(r.n),
+          state: r.s ? new Uint8Array(r.s.buffer, r.s.byteOffset, r.s.byteLength) : null,
+        }));
+      } catch (err) {
+        await conn.rollback().catch(() => {});
+        throw err;
+      } finally {
+        conn.release();
+      }
+    });
   }
 
   /** Additive upsert: the first `keyCols` columns are the key; counters add; *_min/*_max merge. */
@@ -290,7 +353,7 @@ export class MysqlSink implements Sink {
   }
 
   metrics(): Record<string, number> {
-    return { mysql_writes: this.writes, mysql_retries: this.retries, mysql_rows_written: this.rowsWritten, mysql_names_truncated: this.namesTruncated, mysql_last_write_ms: this.lastWriteMs };
+    return { mysql_writes: this.writes, mysql_retries: this.retries, mysql_rows_written: this.rowsWritten, mysql_names_truncated: this.namesTruncated, mysql_last_write_ms: this.lastWriteMs, mysql_fenced_writes: this.fencedWrites };
   }
 }
 

@@ -6,7 +6,7 @@
  * eachBatch resolved). Offsets are not auto-committed: `commit()` is called with what is durable.
  */
 import { Kafka, type Consumer, type EachBatchPayload } from "kafkajs";
-import type { MessageBatch, Position, RuntimeContext, Source } from "../../pipeline/contracts.js";
+import type { AssignmentChange, MessageBatch, Position, RuntimeContext, Source } from "../../pipeline/contracts.js";
 import { kafkajsConfig, type KafkaConnection } from "./config.js";
 
 export interface KafkaSourceConfig extends KafkaConnection {
@@ -63,20 +63,9 @@ export class KafkaSource implements Source {
       for (const p of revoked) this.position.delete(p);
       ctx.log.info("joined the consumer group", { group: this.config.groupId, topic: this.config.topic, partitions: this.assigned, revoked });
       if (this.assignHandler) {
-        // hold fetching until the saved state is restored and the partitions sought to its offsets
-        const topics = [{ topic: this.config.topic }];
-        this.consumer.pause(topics);
-        const assigned = this.assigned;
-        this.restoring = this.assignHandler(this.config.topic, assigned, revoked)
-          .then((offsets) => {
-            for (const [partition, offset] of offsets) {
-              this.position.set(partition, offset);
-              this.consumer.seek({ topic: this.config.topic, partition, offset: String(offset) });
-            }
-            this.consumer.resume(topics);
-            this.checkBoundedEnd();
-          })
-          .catch((err) => ctx.log.error("restoring checkpointed state failed; partitions stay paused", { error: String(err) }));
+        // every rebalance rolls the member back to its last checkpoint: hold until rewound
+        this.hold();
+        this.assignHandler({ topic: this.config.topic, assigned: this.assigned, revoked });
       } else this.checkBoundedEnd();
     });
     if (this.config.bounded) {
@@ -96,8 +85,9 @@ export class KafkaSource implements Source {
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const mb: MessageBatch = { kind: "messages", partition: batch.partition, messages: [], origins: [], offsets: [] };
+    if (batch.messages.length === 0 || !isRunning() || isStale() || this.holding) return;
+    const mb: MessageBatch = { kind: "messages", partition: batch.partition, messages: [], origins: [], offsets: [], generation: this.generation };
+    if (!this.firstRead.has(batch.partition)) this.firstRead.set(batch.partition, Number(batch.firstOffset()));
     for (const m of batch.messages) {
       mb.messages.push(m.value ?? new Uint8Array(0));
       mb.origins.push(`${batch.topic}/${batch.partition}@${m.offset}`);
@@ -106,7 +96,7 @@ export class KafkaSource implements Source {
     this.messages += batch.messages.length;
     this.batches++;
     const ok = await new Promise<boolean>((taken) => {
-      if (this.waiter) {
+      if (this.waiter && !this.holding) {
         const w = this.waiter;
         this.waiter = null;
         w(mb);
@@ -125,11 +115,42 @@ export class KafkaSource implements Source {
   private readonly endOffsets = new Map<number, number>();
   /** Next offset per assigned partition: sought-to or handed over. */
   private readonly position = new Map<number, number>();
-  private assignHandler: ((topic: string, assigned: number[], revoked: number[]) => Promise<Map<number, number>>) | null = null;
-  private restoring: Promise<void> = Promise.resolve();
+  /** The first offset this member read per partition: where a rollback without checkpoint goes. */
+  private readonly firstRead = new Map<number, number>();
+  private assignHandler: ((change: AssignmentChange) => void) | null = null;
+  /** Between hold() and rewind(): nothing is handed over, no checkpoint may be taken. */
+  holding = false;
+  generation = 0;
+  rollbacks = 0;
 
-  onAssigned(handler: (topic: string, assigned: number[], revoked: number[]) => Promise<Map<number, number>>): void {
+  onAssigned(handler: (change: AssignmentChange) => void): void {
     this.assignHandler = handler;
+  }
+
+  assignment(): { topic: string; partitions: number[] } {
+    return { topic: this.config.topic, partitions: this.assigned };
+  }
+
+  hold(): void {
+    this.holding = true;
+    this.generation++;
+    this.consumer.pause([{ topic: this.config.topic }]);
+    for (const p of this.queue.splice(0)) p.taken(false);
+  }
+
+  rewind(offsets: Map<number, number>): void {
+    for (const partition of this.assigned) {
+      const offset = offsets.get(partition) ?? this.firstRead.get(partition);
+      if (offset === undefined) continue;
+      this.position.set(partition, offset);
+      this.consumer.seek({ topic: this.config.topic, partition, offset: String(offset) });
+    }
+    // batches fetched before the seek are stale for kafkajs; any that slipped into the queue go
+    for (const p of this.queue.splice(0)) p.taken(false);
+    this.rollbacks++;
+    this.holding = false;
+    this.consumer.resume([{ topic: this.config.topic }]);
+    this.checkBoundedEnd();
   }
 
   positions(): Position[] {
@@ -151,7 +172,7 @@ export class KafkaSource implements Source {
   private endAfterQueue = false;
 
   async next(): Promise<MessageBatch | null> {
-    const p = this.queue.shift();
+    const p = this.holding ? undefined : this.queue.shift();
     if (p) {
       p.taken(true);
       return p.batch;
@@ -164,11 +185,6 @@ export class KafkaSource implements Source {
   async commit(offsets: Position[]): Promise<void> {
     if (offsets.length === 0) return;
     await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
-  }
-
-  /** Seeks a partition (e.g. to the offset stored with the fold's checkpoint). */
-  seek(partition: number, offset: number): void {
-    this.consumer.seek({ topic: this.config.topic, partition, offset: String(offset) });
   }
 
   interrupt(): void {
@@ -189,6 +205,6 @@ export class KafkaSource implements Source {
   }
 
   metrics(): Record<string, number> {
-    return { kafka_messages: this.messages, kafka_batches: this.batches, kafka_assigned_partitions: this.assigned.length, kafka_queued_batches: this.queue.length };
+    return { kafka_messages: this.messages, kafka_batches: this.batches, kafka_assigned_partitions: this.assigned.length, kafka_queued_batches: this.queue.length, kafka_rollbacks: this.rollbacks };
   }
 }
