@@ -7,8 +7,9 @@
 #   scripts/services.sh status [kafka|hbase|mysql]...   one line per process (exit 3 if any is down)
 #   scripts/services.sh env                             print the endpoints as `export K=V`
 #
-# Everything listens on 127.0.0.1. State and logs live under <repo>/.state/, the downloaded jars
-# under ${XDG_CACHE_HOME:-$HOME/.cache}/tracefold/. See docs/SERVICES.md.
+# Everything listens on 127.0.0.1. State and logs live under <repo>/.state/ (with the private test
+# CA and the server certificate of the TLS endpoints under .state/tls/), the downloaded jars under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/tracefold/. See docs/SERVICES.md.
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -26,6 +27,7 @@ HBASE_LIB=$CACHE/hbase-$HBASE_VERSION/lib
 KAFKA_PORT=${TRACEFOLD_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${TRACEFOLD_KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_SASL_PORT=${TRACEFOLD_KAFKA_SASL_PORT:-19094}
+KAFKA_TLS_PORT=${TRACEFOLD_KAFKA_TLS_PORT:-19095}
 KAFKA_USER=${TRACEFOLD_KAFKA_SASL_USER:-tracefold}
 KAFKA_PASSWORD=${TRACEFOLD_KAFKA_SASL_PASSWORD:-tracefold-secret}
 HBASE_THRIFT_PORT=${TRACEFOLD_HBASE_THRIFT_PORT:-19090}
@@ -49,6 +51,7 @@ DOWNLOAD_TIMEOUT=${TRACEFOLD_DOWNLOAD_TIMEOUT:-1800}
 
 LOCAL_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 LOCAL_KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
+LOCAL_KAFKA_TLS_BROKERS=127.0.0.1:$KAFKA_TLS_PORT
 LOCAL_HBASE_THRIFT=127.0.0.1:$HBASE_THRIFT_PORT
 LOCAL_HBASE_REST=http://127.0.0.1:$HBASE_REST_PORT
 LOCAL_HBASE_ZK=127.0.0.1:$HBASE_ZK_PORT
@@ -266,6 +269,64 @@ fetch_jars() {
   log "$name jars ready: $(find "$lib" -name '*.jar' | wc -l) jars, $(du -sh "$lib" | cut -f1), $(($(now) - t0)) s"
 }
 
+# ---- TLS: a private CA and one server certificate (127.0.0.1, localhost) ------------------
+# Used by Kafka's SSL listener and by MariaDB. Made once under $STATE/tls/ and kept; made again
+# when a file is missing, the server certificate no longer verifies against the CA, or it expires
+# within a day. A running server keeps the certificate it started with (restart it after that).
+TLS_DIR=$STATE/tls
+TLS_CA=$TLS_DIR/ca.pem
+TLS_DAYS=3650
+TLS_READY=''
+
+need_openssl() {
+  command -v openssl >/dev/null && return 0
+  apt_install openssl || die "openssl is missing: install it, e.g. apt-get install openssl"
+}
+
+tls_valid() {
+  local d=$TLS_DIR f
+  for f in ca.key ca.pem server.key server.pem server-keystore.pem; do [[ -s $d/$f ]] || return 1; done
+  openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null 2>&1 &&
+    openssl x509 -in "$d/server.pem" -noout -checkend 86400 >/dev/null 2>&1
+}
+
+# tls_ensure: the CA and the server certificate exist and are usable (made here if not)
+tls_ensure() {
+  [[ -n ${TLS_READY:-} ]] && return 0
+  need_openssl
+  local d=$TLS_DIR
+  if tls_valid; then TLS_READY=1; return 0; fi
+  mkdir -p "$d"
+  # (each step checked: `set -e` does not apply inside a subshell followed by ||)
+  (
+    umask 077
+    cd "$d" || exit 1
+    exec >"$d/openssl.log" 2>&1
+    # the CA is kept when it is still good: clients that trust it keep working
+    if ! { [[ -s ca.key && -s ca.pem ]] && openssl x509 -in ca.pem -noout -checkend 86400; }; then
+      rm -f ca.key ca.pem ca.srl
+      openssl req -x509 -new -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days "$TLS_DAYS" \
+        -subj "/O=tracefold/CN=tracefold local test CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign || exit 1
+    fi
+    rm -f server.key server.csr server.pem server-keystore.pem
+    openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+      -subj "/O=tracefold/CN=localhost" || exit 1
+    printf '%s\n' basicConstraints=CA:FALSE keyUsage=critical,digitalSignature,keyEncipherment \
+      extendedKeyUsage=serverAuth subjectAltName=IP:127.0.0.1,DNS:localhost >server.ext || exit 1
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+      -days "$TLS_DAYS" -sha256 -extfile server.ext || exit 1
+    # Kafka's PEM keystore: the (unencrypted PKCS#8) key, then the certificate chain
+    cat server.key server.pem ca.pem >server-keystore.pem || exit 1
+    rm -f server.csr server.ext
+    # the certificates (not the keys) readable by anyone: the CA is what clients are given
+    chmod 644 ca.pem server.pem
+  ) || { cat "$d/openssl.log" >&2; die "could not make the TLS certificates in $d with openssl (log above: $d/openssl.log)"; }
+  tls_valid || die "the TLS certificates made in $d do not verify (see $d/openssl.log)"
+  log "tls: made the server certificate for 127.0.0.1 and localhost in $d (CA: $TLS_CA)"
+  TLS_READY=1
+}
+
 # render TEMPLATE OUT KEY=VALUE...: copy TEMPLATE to OUT, replacing each @KEY@ by VALUE
 render() {
   local tpl=$1 out=$2 text kv
@@ -288,6 +349,7 @@ kafka_write_conf() {
   mkdir -p "$d/conf" "$d/data" "$d/logs"
   render "$HERE/kafka-server.properties" "$d/conf/server.properties" \
     PORT="$KAFKA_PORT" SASL_PORT="$KAFKA_SASL_PORT" CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT" \
+    TLS_PORT="$KAFKA_TLS_PORT" TLS_KEYSTORE="$TLS_DIR/server-keystore.pem" \
     SASL_USER="$KAFKA_USER" SASL_PASSWORD="$KAFKA_PASSWORD" DATA_DIR="$d/data"
   # client settings for the SASL listener, handy for the console tools and for tests
   local mech module
@@ -301,14 +363,22 @@ sasl.mechanism=$mech
 sasl.jaas.config=$module required username="$KAFKA_USER" password="$KAFKA_PASSWORD";
 EOF
   done
+  cat >"$d/conf/client-ssl.properties" <<EOF
+# client settings for the SSL listener $LOCAL_KAFKA_TLS_BROKERS (server verified with the test CA)
+security.protocol=SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_CA
+EOF
 }
 
 kafka_start() {
   if kafka_external; then log "kafka: using KAFKA_BROKERS=$KAFKA_BROKERS (not started)"; return 0; fi
+  tls_ensure
   local pid
   if pid=$(running_pid kafka); then log "kafka already running (pid $pid)"; return 0; fi
   check_port_free kafka "$KAFKA_PORT" TRACEFOLD_KAFKA_PORT || return 0
   check_port_free kafka "$KAFKA_SASL_PORT" TRACEFOLD_KAFKA_SASL_PORT || return 0
+  check_port_free kafka "$KAFKA_TLS_PORT" TRACEFOLD_KAFKA_TLS_PORT || return 0
   check_port_free kafka "$KAFKA_CONTROLLER_PORT" TRACEFOLD_KAFKA_CONTROLLER_PORT || return 0
   fetch_jars Kafka "$HERE/kafka-pom.xml" "$KAFKA_LIB"
   need_java
@@ -344,10 +414,16 @@ kafka_wait() {
   [[ -n ${LAUNCHED[kafka]:-} ]] || { running_pid kafka >/dev/null || return 0; }
   local t0=${LAUNCHED[kafka]:-$(now)} deadline d=$STATE/kafka
   deadline=$((t0 + KAFKA_TIMEOUT))
-  while ! { port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_PORT"; }; do
+  # a broker left running by an earlier `up` keeps its listeners: it must have the TLS one
+  if [[ -z ${LAUNCHED[kafka]:-} ]] &&
+    ! grep -qF "TLS://127.0.0.1:$KAFKA_TLS_PORT," "$d/conf/server.properties" 2>/dev/null; then
+    fail_service kafka "the running broker has no TLS listener on 127.0.0.1:$KAFKA_TLS_PORT (started by an older services.sh or with another TRACEFOLD_KAFKA_TLS_PORT): restart it with \`scripts/services.sh down kafka\` then \`up kafka\`" nolog
+    return 0
+  fi
+  while ! { port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_PORT" && port_open "$KAFKA_TLS_PORT"; }; do
     alive_or_fail kafka || return 0
     if (($(now) >= deadline)); then
-      fail_service kafka "no listener on 127.0.0.1:$KAFKA_PORT / :$KAFKA_SASL_PORT within ${KAFKA_TIMEOUT} s"
+      fail_service kafka "no listener on 127.0.0.1:$KAFKA_PORT / :$KAFKA_SASL_PORT / :$KAFKA_TLS_PORT (TLS) within ${KAFKA_TIMEOUT} s"
       return 0
     fi
     sleep 0.5
@@ -378,7 +454,15 @@ kafka_wait() {
       return 0
     fi
   fi
-  log "kafka ready on $LOCAL_KAFKA_BROKERS (SASL $LOCAL_KAFKA_SASL_BROKERS) after $(($(now) - t0)) s"
+  # the TLS listener serves a certificate for 127.0.0.1 that the test CA verifies
+  need_openssl
+  if ! timeout 20 openssl s_client -connect "$LOCAL_KAFKA_TLS_BROKERS" -CAfile "$TLS_CA" \
+    -verify_return_error -verify_ip 127.0.0.1 </dev/null >"$d/logs/tls-probe.log" 2>&1; then
+    tail -n 20 "$d/logs/tls-probe.log" >&2
+    fail_service kafka "the TLS listener $LOCAL_KAFKA_TLS_BROKERS did not verify with $TLS_CA (a broker started before .state/tls was made again has another certificate: restart it with \`scripts/services.sh down kafka\` then \`up kafka\`)" nolog
+    return 0
+  fi
+  log "kafka ready on $LOCAL_KAFKA_BROKERS (SASL $LOCAL_KAFKA_SASL_BROKERS, TLS $LOCAL_KAFKA_TLS_BROKERS) after $(($(now) - t0)) s"
 }
 
 # ---- HBase ----------------------------------------------------------------------------------
@@ -547,6 +631,7 @@ mysql_socket() {
 
 mysql_start() {
   if mysql_external; then log "mysql: using MYSQL_URL (not started)"; return 0; fi
+  tls_ensure
   local pid d=$STATE/mariadb
   if pid=$(running_pid mysql); then log "mysql already running (pid $pid)"; return 0; fi
   check_port_free mysql "$MYSQL_PORT" TRACEFOLD_MYSQL_PORT || return 0
@@ -570,7 +655,8 @@ mysql_start() {
     --port="$MYSQL_PORT" --bind-address=127.0.0.1 --socket="$sock" \
     --pid-file="$d/mariadbd.server.pid" --tmpdir="$d/tmp" --skip-name-resolve \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-    --innodb-buffer-pool-size=256M --max-connections=300 --skip-log-bin
+    --innodb-buffer-pool-size=256M --max-connections=300 --skip-log-bin \
+    --ssl-ca="$TLS_CA" --ssl-cert="$TLS_DIR/server.pem" --ssl-key="$TLS_DIR/server.key"
 }
 
 mysql_wait() {
@@ -605,7 +691,16 @@ SQL
     fail_service mysql "SELECT 1 over TCP 127.0.0.1:$MYSQL_PORT as $MYSQL_USER failed"
     return 0
   fi
-  log "mysql ready on 127.0.0.1:$MYSQL_PORT ($("$MYSQL_CLIENT" --no-defaults --socket="$sock" -uroot -N -e 'SELECT VERSION()' 2>/dev/null)) after $(($(now) - t0)) s"
+  # TLS is offered (not required) on the same port: a session verified with the test CA is encrypted
+  local cipher
+  cipher=$("$MYSQL_CLIENT" --no-defaults --protocol=TCP -h127.0.0.1 -P"$MYSQL_PORT" -u"$MYSQL_USER" \
+    -p"$MYSQL_PASSWORD" --ssl --ssl-ca="$TLS_CA" --ssl-verify-server-cert "$MYSQL_DB" -N \
+    -e "SHOW SESSION STATUS LIKE 'Ssl_cipher'" 2>>"$(log_file mysql)" | cut -f2) || cipher=''
+  if [[ -z $cipher ]]; then
+    fail_service mysql "no TLS session on 127.0.0.1:$MYSQL_PORT verified with $TLS_CA (a server started by an older services.sh has no TLS, one started before .state/tls was made again has another certificate: restart it with \`scripts/services.sh down mysql\` then \`up mysql\`)"
+    return 0
+  fi
+  log "mysql ready on 127.0.0.1:$MYSQL_PORT ($("$MYSQL_CLIENT" --no-defaults --socket="$sock" -uroot -N -e 'SELECT VERSION()' 2>/dev/null), TLS $cipher) after $(($(now) - t0)) s"
 }
 
 # ---- stop -----------------------------------------------------------------------------------
@@ -684,7 +779,7 @@ show_status() {
     case $s in
       kafka)
         if kafka_external; then printf '%-14s %-8s %-8s %s\n' kafka external - "$KAFKA_BROKERS"
-        else status_line kafka "$KAFKA_PORT" "$LOCAL_KAFKA_BROKERS (sasl $LOCAL_KAFKA_SASL_BROKERS, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"; fi ;;
+        else status_line kafka "$KAFKA_PORT" "$LOCAL_KAFKA_BROKERS (sasl $LOCAL_KAFKA_SASL_BROKERS, tls $LOCAL_KAFKA_TLS_BROKERS, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"; fi ;;
       hbase)
         if hbase_external; then printf '%-14s %-8s %-8s %s\n' hbase external - "thrift ${HBASE_THRIFT:-?} rest ${HBASE_REST:-?}"
         else
@@ -694,7 +789,7 @@ show_status() {
         fi ;;
       mysql)
         if mysql_external; then printf '%-14s %-8s %-8s %s\n' mysql external - "${MYSQL_URL%%@*}@...";
-        else status_line mysql "$MYSQL_PORT" "127.0.0.1:$MYSQL_PORT (socket $(mysql_socket))"; fi ;;
+        else status_line mysql "$MYSQL_PORT" "127.0.0.1:$MYSQL_PORT (tls offered, socket $(mysql_socket))"; fi ;;
     esac
   done
 }
@@ -706,11 +801,13 @@ env_lines() {
     [[ -n ${KAFKA_SASL_BROKERS:-} ]] && emit KAFKA_SASL_BROKERS "$KAFKA_SASL_BROKERS"
     [[ -n ${KAFKA_SASL_USER:-} ]] && emit KAFKA_SASL_USER "$KAFKA_SASL_USER"
     [[ -n ${KAFKA_SASL_PASSWORD:-} ]] && emit KAFKA_SASL_PASSWORD "$KAFKA_SASL_PASSWORD"
+    [[ -n ${KAFKA_TLS_BROKERS:-} ]] && emit KAFKA_TLS_BROKERS "$KAFKA_TLS_BROKERS"
   else
     emit KAFKA_BROKERS "$LOCAL_KAFKA_BROKERS"
     emit KAFKA_SASL_BROKERS "$LOCAL_KAFKA_SASL_BROKERS"
     emit KAFKA_SASL_USER "$KAFKA_USER"
     emit KAFKA_SASL_PASSWORD "$KAFKA_PASSWORD"
+    emit KAFKA_TLS_BROKERS "$LOCAL_KAFKA_TLS_BROKERS"
   fi
   if hbase_external; then
     [[ -n ${HBASE_THRIFT:-} ]] && emit HBASE_THRIFT "$HBASE_THRIFT"
@@ -722,6 +819,12 @@ env_lines() {
     emit HBASE_ZK "$LOCAL_HBASE_ZK"
   fi
   if mysql_external; then emit MYSQL_URL "$MYSQL_URL"; else emit MYSQL_URL "$LOCAL_MYSQL_URL"; fi
+  # the CA that signed the TLS endpoints: ours when Kafka or MySQL is local, else passed through
+  if kafka_external && mysql_external; then
+    [[ -n ${TRACEFOLD_TEST_CA_FILE:-} ]] && emit TRACEFOLD_TEST_CA_FILE "$TRACEFOLD_TEST_CA_FILE"
+  else
+    emit TRACEFOLD_TEST_CA_FILE "$TLS_CA"
+  fi
   return 0
 }
 
