@@ -7,10 +7,9 @@ import { readFileSync } from "node:fs";
 import { consoleLogger, type Logger } from "./contracts.js";
 import { describeSettings, loadConfig, section, type Config } from "./config.js";
 import { TracefoldError } from "./errors.js";
-import { Interner } from "./intern.js";
-import { buildJob } from "./job.js";
-import { registry } from "./registry.js";
-import { LocalRuntime } from "./runtime.js";
+import { assembleRuntime } from "./assemble.js";
+import { connectionFromSettings } from "../sources/kafka/config.js";
+import type { LocalRuntime } from "./runtime.js";
 import { checkAgainstTruth } from "./truth-check.js";
 import { buildReport, formatReport, type TopologyReport } from "../operators/fold/report.js";
 import type { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
@@ -157,6 +156,18 @@ async function runCommand(args: string[]): Promise<number> {
   commonSets(values, sets);
   const cfg = loadConfig({ file: values.config, env: process.env, sets });
   const log = consoleLogger(cfg["log.format"] === "json");
+  if (cfg["source.type"] === "kafka") {
+    // the multi-worker process: worker threads, each its own consumer-group member
+    const { runProcess } = await import("./process.js");
+    const r = await runProcess(cfg, log);
+    const m = r.metrics;
+    process.stdout.write(
+      `topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n` +
+        `${m.fold_spans_in ?? 0} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? 0} worker(s), dead letters ${m.runtime_dead_letters ?? 0}, ` +
+        `checkpoints ${m.runtime_checkpoints ?? 0}, rollbacks ${m.runtime_rollbacks ?? 0}, worker restarts ${m.process_worker_restarts}${r.stopped ? " (stopped by signal: windows left open, saved with the checkpoint)" : ""}\n`,
+    );
+    return r.exitCode;
+  }
   const { runtime, result, report } = await execute(cfg, log, true);
   const m = result.metrics;
   if (cfg["sinks.meta"] === "embedded") process.stdout.write(formatReport(report) + "\n\n");
@@ -218,18 +229,7 @@ async function produceCommand(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new TracefoldError("TF_CONFIG_INVALID", "produce needs at least one FILE", "cli");
   const { produce } = await import("../sources/kafka/produce.js");
   const k = section(cfg, "source.kafka");
-  const r = await produce({
-    brokers: k.brokers as string[],
-    topic: k.topic as string,
-    format: k.format as never,
-    files: positionals,
-    shape,
-    saslMechanism: (k.saslMechanism || undefined) as never,
-    saslUsername: k.saslUsername as string,
-    saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined,
-    tls: k.tls as boolean,
-    tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
-  });
+  const r = await produce({ ...connectionFromSettings(k), topic: k.topic as string, format: k.format as never, files: positionals, shape });
   process.stdout.write(`produced ${r.messages} messages (${r.spans} spans, ${r.malformed} malformed sent as is) to ${k.topic}\n`);
   return 0;
 }
@@ -277,9 +277,7 @@ async function replayCommand(args: string[]): Promise<number> {
   const r = section(cfg, "source.replay");
   const showProgress = process.stderr.isTTY;
   const res = await replayToKafka({
-    brokers: k.brokers as string[], topic: k.topic as string, rate, durationS, spans,
-    saslMechanism: (k.saslMechanism || undefined) as never, saslUsername: k.saslUsername as string,
-    saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined, tls: k.tls as boolean, tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
+    ...connectionFromSettings(k), topic: k.topic as string, rate, durationS, spans,
     replay: { seed: r.seed as number, services: r.services as number, tracesPerSecond: r.tracesPerSecond as number, errorRate: r.errorRate as number, brokenTraceRate: r.brokenTraceRate as number, duplicateRate: r.duplicateRate as number },
     onProgress: showProgress ? (s, m, e) => process.stderr.write(`\rspans ${fmtRate(s)}  messages ${fmtRate(m)}  ${fmtRate(s / Math.max(e, 1e-3))} spans/s\x1b[K`) : undefined,
   });
@@ -318,25 +316,7 @@ function commonSets(values: Record<string, unknown>, sets: string[]): void {
 }
 
 async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ runtime: LocalRuntime; result: Awaited<ReturnType<LocalRuntime["run"]>>; report: TopologyReport }> {
-  const description = buildJob(cfg);
-  let deadLetters: import("./contracts.js").Sink | undefined;
-  if (cfg["source.type"] === "kafka" && cfg["source.kafka.deadLetterTopic"] !== "") {
-    const { KafkaDeadLetters } = await import("../sources/kafka/dead-letter.js");
-    const k = section(cfg, "source.kafka");
-    deadLetters = new KafkaDeadLetters({
-      brokers: k.brokers as string[], deadLetterTopic: k.deadLetterTopic as string, sourceTopic: k.topic as string,
-      saslMechanism: (k.saslMechanism || undefined) as never, saslUsername: k.saslUsername as string,
-      saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined, tls: k.tls as boolean, tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
-    });
-  }
-  const runtime = new LocalRuntime(description, registry, {
-    deadLetters,
-    interner: new Interner(),
-    log,
-    tickMs: cfg["runtime.tickMs"] as number,
-    checkpointIntervalMs: cfg["runtime.checkpointIntervalMs"] as number,
-    onDeadLetter: (l) => log.warn(l.reason, { code: l.code, origin: l.origin, partition: l.partition, offset: l.offset }),
-  });
+  const runtime = await assembleRuntime(cfg, log);
   const progressMode = cfg["progress"] as string;
   const showProgress = progressMode === "always" || (progressMode === "auto" && process.stderr.isTTY === true);
   const started = Date.now();

@@ -8,6 +8,7 @@
  *   flag:  --set fold.traceGapMs=30000            (plus a few shortcuts: --spans, --seed, ...)
  */
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { parse as parseYaml } from "yaml";
 import { TracefoldError } from "./errors.js";
 
@@ -82,7 +83,12 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.mysql.tls": f("bool", false, "Connect to MySQL with TLS."),
   "sinks.mysql.tlsCaFile": f("string", "", "CA bundle for MySQL TLS."),
   "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
-  "runtime.workers": f("int", 1, "Worker threads (this version runs one in-process worker).", { min: 1 }),
+  "runtime.workers": f("string", "auto", "Worker threads: `auto` (one per core) or a number. With Kafka input each worker runs its own consumer-group member(s), so partitions spread over workers and pods; replay and file input run in one thread."),
+  "runtime.consumersPerWorker": f("int", 1, "Kafka consumer-group members per worker thread.", { min: 1 }),
+  "runtime.drainTimeoutMs": f("int", 20_000, "SIGTERM budget: stop fetching, checkpoint the pending state (no window closed), flush, commit and leave the group within this; keep it below Kubernetes' terminationGracePeriodSeconds (ms).", { min: 100 }),
+  "runtime.workerRestartBackoffMs": f("int", 1_000, "First delay before a dead worker thread is restarted (doubles up to 30 s while it keeps dying).", { min: 0 }),
+  "http.listen": f("string", "auto", "host:port of /metrics, /livez and /readyz; `auto`: 0.0.0.0:9464 with Kafka input, off otherwise; `off`: never."),
+  "debug.crashWorkerAfterBatches": f("int", 0, "Fault injection for tests: the first incarnation of worker 0 throws after this many batches (0: never).", { min: 0 }),
   "runtime.checkpointIntervalMs": f("int", 10_000, "Processing time between checkpoints (deltas + offsets + pending state in one MySQL transaction) for Kafka input (ms).", { min: 100 }),
   "runtime.tickMs": f("int", 250, "Processing-time timer tick (ms).", { min: 1 }),
   "log.format": f("string", "text", "Log format on stderr: `text` or `json` (structured).", { enum: ["text", "json"] }),
@@ -143,6 +149,8 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     if (cfg["sinks.hbase.client"] === "thrift2" && cfg["sinks.hbase.thrift"] === "") problems.push("sinks.hbase.thrift: sinks.traces=hbase with the thrift2 client needs host:port");
     if (cfg["sinks.hbase.client"] === "rest" && cfg["sinks.hbase.rest"] === "") problems.push("sinks.hbase.rest: sinks.traces=hbase with the rest client needs a URL");
   }
+  if (!/^(auto|[1-9]\d*)$/.test(cfg["runtime.workers"] as string)) problems.push(`runtime.workers: must be auto or a number >= 1, got ${JSON.stringify(cfg["runtime.workers"])}`);
+  if (!/^(auto|off|[^:]*:\d+)$/.test(cfg["http.listen"] as string)) problems.push(`http.listen: must be host:port, auto or off, got ${JSON.stringify(cfg["http.listen"])}`);
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))
     problems.push("fold.assemblyWindowMs: must not exceed fold.traceGapMs (a call must close before its trace is assembled)");
   if (problems.length > 0) throw new TracefoldError("TF_CONFIG_INVALID", `invalid configuration:\n  - ${problems.join("\n  - ")}`, "config");
@@ -194,12 +202,27 @@ function coerce(field: Field, raw: unknown, fromText: boolean): unknown {
       if (fromText && typeof raw === "string" && /^(true|false|1|0|yes|no)$/i.test(raw)) return /^(true|1|yes)$/i.test(raw);
       return undefined;
     case "string":
-      return typeof raw === "string" ? raw : undefined;
+      return typeof raw === "string" ? raw : typeof raw === "number" ? String(raw) : undefined;
     case "strings":
       if (Array.isArray(raw) && raw.every((x) => typeof x === "string")) return raw;
       if (typeof raw === "string") return raw.split(",").filter((x) => x.length > 0);
       return undefined;
   }
+}
+
+/** runtime.workers as a number: `auto` is one per core. */
+export function workerCount(cfg: Config): number {
+  const w = cfg["runtime.workers"] as string;
+  return w === "auto" ? Math.max(1, availableParallelism()) : Number(w);
+}
+
+/** Where /metrics, /livez and /readyz listen, or null for nowhere. */
+export function httpListen(cfg: Config): { host: string; port: number } | null {
+  let v = cfg["http.listen"] as string;
+  if (v === "off" || (v === "auto" && cfg["source.type"] !== "kafka")) return null;
+  if (v === "auto") v = "0.0.0.0:9464";
+  const i = v.lastIndexOf(":");
+  return { host: v.slice(0, i) || "0.0.0.0", port: Number(v.slice(i + 1)) };
 }
 
 /** Settings under a prefix as a nested-free object: section(cfg, "fold") -> { traceGapMs: ... }. */

@@ -148,6 +148,8 @@ export interface Source {
   readonly generation?: number;
   /** Between hold() and rewind(). */
   readonly holding?: boolean;
+  /** Ready to serve (e.g. joined the consumer group); absent: always. */
+  ready?(): boolean;
   close(): Promise<void>;
   metrics?(): Record<string, number>;
 }

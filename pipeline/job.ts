@@ -9,13 +9,14 @@
  * Trace details are written before the fold (and before any later shuffle): idempotent, they
  * need no co-location.
  */
-import { section, type Config } from "./config.js";
+import { section, workerCount, type Config } from "./config.js";
 import { TopologyBuilder, type TopologyDescription } from "./topology.js";
 import { registry } from "./registry.js";
 
 export function buildJob(cfg: Config): TopologyDescription {
   const b = new TopologyBuilder("tracefold");
-  const workers = cfg["runtime.workers"] as number;
+  // replay and file input run in one thread; Kafka input in one runtime per worker thread
+  const workers = cfg["source.type"] === "kafka" ? workerCount(cfg) : 1;
   let spans: string;
   if (cfg["source.type"] === "kafka") {
     const k = section(cfg, "source.kafka");

@@ -33,6 +33,9 @@ export interface RuntimeOptions {
   checkpointIntervalMs?: number;
   /** Where dead letters are written (e.g. a Kafka topic); awaited like any sink write. */
   deadLetters?: Sink;
+  /** This runtime's worker thread and their count in the process. */
+  workerIndex?: number;
+  workers?: number;
 }
 
 export interface RunResult {
@@ -71,8 +74,8 @@ export class LocalRuntime {
     this.now = opts.now ?? (() => Date.now());
     this.ctx = {
       interner: this.interner,
-      workerIndex: 0,
-      workers: 1,
+      workerIndex: opts.workerIndex ?? 0,
+      workers: opts.workers ?? 1,
       log: this.log,
       now: this.now,
       deadLetter: (l) => {
@@ -87,7 +90,7 @@ export class LocalRuntime {
     for (const o of description.operators) this.nodes.set(o.name, { spec: o, kind: "operator", impl: registry.createOperator(o) });
     for (const k of description.sinks) this.nodes.set(k.name, { spec: k, kind: "sink", impl: registry.createSink(k) });
     for (const n of this.nodes.values()) {
-      if (n.spec.parallelism > 1) this.log.warn("parallelism > 1 runs as one instance in the in-process runtime", { node: n.spec.name, parallelism: n.spec.parallelism });
+      if (n.spec.parallelism > (opts.workers ?? 1)) this.log.warn("parallelism > workers: one instance per worker runs", { node: n.spec.name, parallelism: n.spec.parallelism });
       for (const input of n.spec.inputs) {
         const list = this.consumers.get(input) ?? [];
         list.push(n);
@@ -312,6 +315,17 @@ export class LocalRuntime {
         await this.checkpoint();
       }
     }
+  }
+
+  /** Readiness: every source ready (joined its group) and every sink reachable. */
+  async health(): Promise<{ ready: boolean; reasons: string[] }> {
+    const reasons: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (n.kind === "source" && n.impl.ready && !n.impl.ready()) reasons.push(`${n.spec.name}: not in the consumer group`);
+      if (n.kind === "sink" && !(await n.impl.healthcheck().catch(() => false))) reasons.push(`${n.spec.name}: unreachable`);
+    }
+    if (this.fatal) reasons.push(`fatal: ${this.fatal.message}`);
+    return { ready: reasons.length === 0, reasons };
   }
 
   /** Every node's metrics, merged (names are already prefixed by component). */

@@ -6,13 +6,16 @@ import { loadConfig } from "../pipeline/config.js";
 
 describe("topology builder", () => {
   it("describes the job as plain data that survives JSON (and so a thread boundary)", () => {
-    const d = buildJob(loadConfig({ sets: ["source.type=file", "source.file.paths=a.bin", "runtime.workers=2"] }));
+    const d = buildJob(loadConfig({ sets: ["source.type=kafka", "source.kafka.brokers=127.0.0.1:9", "source.kafka.topic=spans", "runtime.workers=2"] }));
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);
     expect(d.operators.map((o) => [o.name, o.type, o.parallelism, o.key])).toEqual([
       ["decode", "decode", 2, "partition"],
       ["fold", "fold", 2, "traceId"],
     ]);
     expect(d.sinks.map((s) => [s.name, s.inputs])).toEqual([["traces", ["decode"]], ["meta", ["fold"]]]);
+    // replay and file input run in one thread whatever runtime.workers says
+    const f = buildJob(loadConfig({ sets: ["source.type=file", "source.file.paths=a.bin", "runtime.workers=2"] }));
+    expect(f.operators.map((o) => o.parallelism)).toEqual([1, 1]);
   });
 
   it("chains decode and fold when the source is keyed by trace id, and splits them when it is not", () => {

@@ -46,3 +46,15 @@ export function kafkajsConfig(c: KafkaConnection): KafkaConfig {
   }
   return cfg;
 }
+
+/** The connection part of the source.kafka settings section (config.ts `section`). */
+export function connectionFromSettings(k: Record<string, unknown>): KafkaConnection {
+  return {
+    brokers: k.brokers as string[],
+    saslMechanism: (k.saslMechanism || undefined) as KafkaConnection["saslMechanism"],
+    saslUsername: k.saslUsername as string,
+    saslPasswordFile: (k.saslPasswordFile || undefined) as string | undefined,
+    tls: k.tls as boolean,
+    tlsCaFile: (k.tlsCaFile || undefined) as string | undefined,
+  };
+}

@@ -60,6 +60,7 @@ export class KafkaSource implements Source {
       const before = this.assigned;
       this.assigned = (e.payload.memberAssignment[this.config.topic] ?? []).slice().sort((a, b) => a - b);
       const revoked = before.filter((p) => !this.assigned.includes(p));
+      this.joined = true;
       for (const p of revoked) this.position.delete(p);
       ctx.log.info("joined the consumer group", { group: this.config.groupId, topic: this.config.topic, partitions: this.assigned, revoked });
       if (this.assignHandler) {
@@ -106,6 +107,7 @@ export class KafkaSource implements Source {
     if (!ok) return;
     // taken by the runtime: kafkajs may fetch this partition again
     resolveOffset(batch.lastOffset());
+    this.lag.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1));
     this.handedOver.set(batch.partition, Number(batch.lastOffset()));
     this.position.set(batch.partition, Number(batch.lastOffset()) + 1);
     this.checkBoundedEnd();
@@ -125,6 +127,14 @@ export class KafkaSource implements Source {
 
   onAssigned(handler: (change: AssignmentChange) => void): void {
     this.assignHandler = handler;
+  }
+
+  joined = false;
+  /** Messages behind the partition's high watermark after the last batch handed over. */
+  private readonly lag = new Map<number, number>();
+
+  ready(): boolean {
+    return this.joined && !this.stopped;
   }
 
   assignment(): { topic: string; partitions: number[] } {
@@ -205,6 +215,16 @@ export class KafkaSource implements Source {
   }
 
   metrics(): Record<string, number> {
-    return { kafka_messages: this.messages, kafka_batches: this.batches, kafka_assigned_partitions: this.assigned.length, kafka_queued_batches: this.queue.length, kafka_rollbacks: this.rollbacks };
+    const out: Record<string, number> = {
+      kafka_messages: this.messages,
+      kafka_batches: this.batches,
+      kafka_assigned_partitions: this.assigned.length,
+      kafka_queued_batches: this.queue.length,
+      // a partition is paused while its batch waits for the pipeline, or while the member holds
+      kafka_paused_partitions: this.holding ? this.assigned.length : new Set(this.queue.map((q) => q.batch.partition)).size,
+      kafka_rollbacks: this.rollbacks,
+    };
+    for (const p of this.assigned) out[`kafka_partition_lag{topic="${this.config.topic}",partition="${p}"}`] = this.lag.get(p) ?? 0;
+    return out;
   }
 }

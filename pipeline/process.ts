@@ -1,0 +1,193 @@
+/**
+ * The multi-worker process (Kafka input): the main thread coordinates, N worker threads
+ * (pipeline/worker.ts) each run the chained job with their own consumer-group member(s), so the
+ * topic's partitions spread over the workers of every pod.
+ *
+ * The main thread: serves /metrics (every worker's counters merged), /livez and /readyz; restarts
+ * a worker that died (backoff doubling to 30 s; its replacement restores from the last
+ * checkpoint); on SIGTERM/SIGINT asks every worker to drain (stop fetching, checkpoint the pending
+ * state without closing a window, flush, commit, leave the group) within runtime.drainTimeoutMs,
+ * and exits at once on a second signal.
+ */
+import { availableParallelism } from "node:os";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { Kafka } from "kafkajs";
+import type { Server } from "node:http";
+import { httpListen, section, workerCount, type Config } from "./config.js";
+import type { Logger } from "./contracts.js";
+import { startHealthServer } from "./http.js";
+import type { WorkerData, WorkerStatus } from "./worker.js";
+import { connectionFromSettings, kafkajsConfig } from "../sources/kafka/config.js";
+
+export interface ProcessResult {
+  /** Every worker ended by itself (bounded input) or drained after a signal. */
+  stopped: boolean;
+  elapsedMs: number;
+  metrics: Record<string, number>;
+  exitCode: number;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  incarnation: number;
+  status: WorkerStatus | null;
+  done: boolean;
+  backoffMs: number;
+}
+
+/** Counters of worker incarnations that are gone, so the merged totals never go backwards. */
+const isLevel = (k: string) => /(pending|assigned|queued|paused|_lag|last_|peak_|state_bytes|bytes_per|holding)/.test(k);
+
+function workerFile(): string {
+  // dist/pipeline/worker.js next to this file; from the TypeScript sources (tests), the build's
+  const here = fileURLToPath(new URL("./worker.js", import.meta.url));
+  if (existsSync(here)) return here;
+  return fileURLToPath(new URL("../dist/pipeline/worker.js", import.meta.url));
+}
+
+export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResult> {
+  const t0 = Date.now();
+  let workers = workerCount(cfg);
+  const perWorker = cfg["runtime.consumersPerWorker"] as number;
+  const partitions = await topicPartitions(cfg).catch((err) => {
+    log.warn("could not read the topic's partition count", { error: String(err) });
+    return 0;
+  });
+  if (partitions > 0 && partitions < workers * perWorker) {
+    if (cfg["source.kafka.bounded"]) {
+      // a member without partitions would wait forever for the end of a bounded input
+      workers = Math.max(1, Math.floor(partitions / perWorker));
+      log.warn("bounded input: fewer partitions than consumer-group members; using fewer workers", { partitions, workers, consumersPerWorker: perWorker });
+    } else log.warn("fewer partitions than consumer-group members in this process: some members stay idle", { partitions, members: workers * perWorker, cores: availableParallelism() });
+  }
+  log.info("starting workers", { workers, consumersPerWorker: perWorker, partitions, topic: cfg["source.kafka.topic"], group: cfg["source.kafka.groupId"] });
+
+  const slots: Slot[] = Array.from({ length: workers }, (_, index) => ({ index, worker: null, incarnation: 0, status: null, done: false, backoffMs: cfg["runtime.workerRestartBackoffMs"] as number }));
+  const retired: Record<string, number> = {};
+  let restarts = 0;
+  let stopping = false;
+  let exitCode = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+
+  const merged = (): Record<string, number> => {
+    const out: Record<string, number> = { ...retired };
+    for (const s of slots) for (const [k, v] of Object.entries(s.status?.metrics ?? {})) out[k] = isLevel(k) && k.startsWith("runtime_last") ? Math.max(out[k] ?? 0, v) : (out[k] ?? 0) + v;
+    const mem = process.memoryUsage();
+    out.process_workers = slots.filter((s) => s.worker !== null).length;
+    out.process_workers_started = slots.length;
+    out.process_worker_restarts = restarts;
+    out.process_ready = readiness().ready ? 1 : 0;
+    out.process_rss_bytes = mem.rss;
+    out.process_heap_used_bytes = mem.heapUsed;
+    return out;
+  };
+  const readiness = (): { ready: boolean; reasons: string[] } => {
+    if (stopping) return { ready: false, reasons: ["draining after a signal"] };
+    const reasons: string[] = [];
+    for (const s of slots) {
+      if (s.done) continue;
+      if (!s.worker) reasons.push(`worker ${s.index}: restarting`);
+      else if (!s.status) reasons.push(`worker ${s.index}: starting`);
+      else if (!s.status.ready) reasons.push(...s.status.reasons.map((r) => `worker ${s.index}: ${r}`));
+    }
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const statusIntervalMs = Math.min(1000, cfg["runtime.tickMs"] as number * 4);
+  const start = (slot: Slot) => {
+    const data: WorkerData = { cfg, workerIndex: slot.index, workers, incarnation: slot.incarnation, statusIntervalMs };
+    const w = new Worker(workerFile(), { workerData: data });
+    slot.worker = w;
+    slot.status = null;
+    w.on("message", (m: WorkerStatus | { type: "done" }) => {
+      if (m.type === "status") slot.status = m;
+      else if (m.type === "done") slot.done = true;
+    });
+    w.on("error", (err) => log.error("worker failed", { worker: slot.index, error: err.stack ?? String(err) }));
+    w.on("exit", (code) => {
+      slot.worker = null;
+      // what this incarnation counted stays in the totals
+      for (const [k, v] of Object.entries(slot.status?.metrics ?? {})) if (!isLevel(k)) retired[k] = (retired[k] ?? 0) + v;
+      slot.status = null;
+      if (slot.done || stopping) {
+        slot.done = true;
+        if (code !== 0) exitCode = 1;
+        if (slots.every((s) => s.done)) finish();
+        return;
+      }
+      restarts++;
+      slot.incarnation++;
+      const delay = slot.backoffMs;
+      slot.backoffMs = Math.min(30_000, Math.max(100, slot.backoffMs * 2));
+      log.error("worker died; restarting it (its partitions resume from the last checkpoint)", { worker: slot.index, exitCode: code, restartInMs: delay, restarts });
+      setTimeout(() => {
+        if (!stopping) start(slot);
+        else {
+          slot.done = true;
+          if (slots.every((s) => s.done)) finish();
+        }
+      }, delay).unref();
+    });
+  };
+
+  let server: Server | null = null;
+  const listen = httpListen(cfg);
+  if (listen) {
+    server = await startHealthServer(listen.host, listen.port, { metrics: merged, readiness });
+    const a = server.address();
+    log.info("serving /metrics, /livez, /readyz", { address: typeof a === "object" && a ? `${a.address}:${a.port}` : String(a) });
+  }
+
+  let signalled = 0;
+  let drainTimer: NodeJS.Timeout | null = null;
+  const onSignal = (sig: string) => {
+    signalled++;
+    if (signalled > 1) {
+      log.warn("second signal: exiting now", { signal: sig });
+      process.exit(130);
+    }
+    stopping = true;
+    const budget = cfg["runtime.drainTimeoutMs"] as number;
+    log.info("stopping: no more input is read; open windows are kept, not closed", { signal: sig, drainBudgetMs: budget });
+    for (const s of slots) s.worker?.postMessage({ type: "stop" });
+    if (slots.every((s) => s.done || !s.worker)) {
+      for (const s of slots) s.done = true;
+      finish();
+    }
+    drainTimer = setTimeout(() => {
+      log.error("drain budget exceeded: terminating the workers (their partitions resume from the last checkpoint)", { drainBudgetMs: budget });
+      exitCode = 1;
+      for (const s of slots) void s.worker?.terminate();
+    }, budget);
+    drainTimer.unref();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  for (const s of slots) start(s);
+  try {
+    await finished;
+  } finally {
+    if (drainTimer) clearTimeout(drainTimer);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  }
+  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode };
+}
+
+async function topicPartitions(cfg: Config): Promise<number> {
+  const k = section(cfg, "source.kafka");
+  const kafka = new Kafka(kafkajsConfig(connectionFromSettings(k)));
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const md = await admin.fetchTopicMetadata({ topics: [k.topic as string] });
+    return md.topics[0]?.partitions.length ?? 0;
+  } finally {
+    await admin.disconnect();
+  }
+}

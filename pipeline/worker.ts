@@ -1,0 +1,83 @@
+/**
+ * A worker thread: one LocalRuntime (its chained operators and, with Kafka, its own consumer-group
+ * member(s)), driven by the main thread (pipeline/process.ts):
+ *
+ *   main -> worker  { type: "stop" }                          graceful: checkpoint, leave the group
+ *   worker -> main  { type: "status", metrics, ready, ... }   every statusIntervalMs
+ *                   { type: "done", result }                  the runtime ended (then the thread exits)
+ *
+ * An uncaught error ends the thread with a non-zero exit code; the main thread restarts it, and
+ * the new member restores from the last checkpoint (the rebalance rolls the others back too).
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { Config } from "./config.js";
+import { consoleLogger, type Logger } from "./contracts.js";
+import { assembleRuntime } from "./assemble.js";
+
+export interface WorkerData {
+  cfg: Config;
+  workerIndex: number;
+  workers: number;
+  /** How many times this worker index was started before (0: first). */
+  incarnation: number;
+  statusIntervalMs: number;
+}
+
+export interface WorkerStatus {
+  type: "status";
+  workerIndex: number;
+  metrics: Record<string, number>;
+  ready: boolean;
+  reasons: string[];
+}
+
+function withFields(log: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    info: (m, f) => log.info(m, { ...fields, ...f }),
+    warn: (m, f) => log.warn(m, { ...fields, ...f }),
+    error: (m, f) => log.error(m, { ...fields, ...f }),
+  };
+}
+
+async function main(): Promise<void> {
+  const data = workerData as WorkerData;
+  const { cfg, workerIndex, workers } = data;
+  const log = withFields(consoleLogger(cfg["log.format"] === "json"), { worker: workerIndex });
+  const runtime = await assembleRuntime(cfg, log, { workerIndex, workers });
+  const crashAfter = cfg["debug.crashWorkerAfterBatches"] as number;
+  if (crashAfter > 0 && workerIndex === 0 && data.incarnation === 0) {
+    // fault injection (tests): an error thrown on the event loop, as a bug in a component would
+    const t = setInterval(() => {
+      if (runtime.batches >= crashAfter) {
+        clearInterval(t);
+        throw new Error(`injected fault: worker ${workerIndex} dies after ${runtime.batches} batches (debug.crashWorkerAfterBatches)`);
+      }
+    }, 5);
+  }
+  const status = async () => {
+    const h = await runtime.health();
+    const msg: WorkerStatus = { type: "status", workerIndex, metrics: runtime.metrics(), ready: h.ready, reasons: h.reasons };
+    parentPort!.postMessage(msg);
+  };
+  const timer = setInterval(() => void status(), data.statusIntervalMs);
+  parentPort!.on("message", (m: { type: string }) => {
+    if (m.type === "stop") runtime.stop();
+  });
+  try {
+    const result = await runtime.run();
+    await status().catch(() => {});
+    parentPort!.postMessage({ type: "done", workerIndex, result });
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+main().then(
+  // handles a client library leaves behind (timers, sockets) must not keep the thread alive
+  () => process.exit(0),
+  (err) => {
+  // an error that ends the runtime ends the thread: the main thread sees the exit code
+    process.stderr.write(`worker ${(workerData as WorkerData).workerIndex}: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
