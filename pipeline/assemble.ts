@@ -13,6 +13,7 @@ import { LocalRuntime } from "./runtime.js";
 export interface AssembleOptions {
   workerIndex?: number;
   workers?: number;
+  crashAtBatch?: number;
 }
 
 export async function assembleRuntime(cfg: Config, log: Logger, opts: AssembleOptions = {}): Promise<LocalRuntime> {
@@ -32,6 +33,7 @@ export async function assembleRuntime(cfg: Config, log: Logger, opts: AssembleOp
     checkpointIntervalMs: cfg["runtime.checkpointIntervalMs"] as number,
     workerIndex: opts.workerIndex ?? 0,
     workers: opts.workers ?? 1,
+    crashAtBatch: opts.crashAtBatch,
     onDeadLetter: (l) => log.warn(l.reason, { code: l.code, origin: l.origin, partition: l.partition, offset: l.offset }),
   });
 }

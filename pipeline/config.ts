@@ -88,7 +88,7 @@ export const SCHEMA: Record<string, Field> = {
   "runtime.drainTimeoutMs": f("int", 20_000, "SIGTERM budget: stop fetching, checkpoint the pending state (no window closed), flush, commit and leave the group within this; keep it below Kubernetes' terminationGracePeriodSeconds (ms).", { min: 100 }),
   "runtime.workerRestartBackoffMs": f("int", 1_000, "First delay before a dead worker thread is restarted (doubles up to 30 s while it keeps dying).", { min: 0 }),
   "http.listen": f("string", "auto", "host:port of /metrics, /livez and /readyz; `auto`: 0.0.0.0:9464 with Kafka input, off otherwise; `off`: never."),
-  "debug.crashWorkerAfterBatches": f("int", 0, "Fault injection for tests: the first incarnation of worker 0 throws after this many batches (0: never).", { min: 0 }),
+  "debug.crashWorkerAfterBatches": f("int", 0, "Fault injection for tests: the first incarnation of every worker thread throws at this batch (0: never).", { min: 0 }),
   "runtime.checkpointIntervalMs": f("int", 10_000, "Processing time between checkpoints (deltas + offsets + pending state in one MySQL transaction) for Kafka input (ms).", { min: 100 }),
   "runtime.tickMs": f("int", 250, "Processing-time timer tick (ms).", { min: 1 }),
   "log.format": f("string", "text", "Log format on stderr: `text` or `json` (structured).", { enum: ["text", "json"] }),

@@ -33,6 +33,8 @@ export interface RuntimeOptions {
   checkpointIntervalMs?: number;
   /** Where dead letters are written (e.g. a Kafka topic); awaited like any sink write. */
   deadLetters?: Sink;
+  /** Fault injection (tests): throw while processing this batch (0: never). */
+  crashAtBatch?: number;
   /** This runtime's worker thread and their count in the process. */
   workerIndex?: number;
   workers?: number;
@@ -307,6 +309,7 @@ export class LocalRuntime {
         continue;
       }
       this.batches++;
+      if (this.batches === this.opts.crashAtBatch) throw new Error(`injected fault: worker ${this.ctx.workerIndex} dies at batch ${this.batches} (debug.crashWorkerAfterBatches)`);
       this.deliver(name, batch);
       this.tick();
       await this.drainWrites();

@@ -43,23 +43,15 @@ async function main(): Promise<void> {
   const data = workerData as WorkerData;
   const { cfg, workerIndex, workers } = data;
   const log = withFields(consoleLogger(cfg["log.format"] === "json"), { worker: workerIndex });
-  const runtime = await assembleRuntime(cfg, log, { workerIndex, workers });
-  const crashAfter = cfg["debug.crashWorkerAfterBatches"] as number;
-  if (crashAfter > 0 && workerIndex === 0 && data.incarnation === 0) {
-    // fault injection (tests): an error thrown on the event loop, as a bug in a component would
-    const t = setInterval(() => {
-      if (runtime.batches >= crashAfter) {
-        clearInterval(t);
-        throw new Error(`injected fault: worker ${workerIndex} dies after ${runtime.batches} batches (debug.crashWorkerAfterBatches)`);
-      }
-    }, 5);
-  }
+  // fault injection (tests): the first incarnation of every worker dies at its Nth batch
+  const crashAt = data.incarnation === 0 ? (cfg["debug.crashWorkerAfterBatches"] as number) : 0;
+  const runtime = await assembleRuntime(cfg, log, { workerIndex, workers, crashAtBatch: crashAt });
   const status = async () => {
     const h = await runtime.health();
     const msg: WorkerStatus = { type: "status", workerIndex, metrics: runtime.metrics(), ready: h.ready, reasons: h.reasons };
     parentPort!.postMessage(msg);
   };
-  const timer = setInterval(() => void status(), data.statusIntervalMs);
+  const timer = setInterval(() => status().catch((err) => log.warn("status report failed", { error: String(err) })), data.statusIntervalMs);
   parentPort!.on("message", (m: { type: string }) => {
     if (m.type === "stop") runtime.stop();
   });

@@ -14,6 +14,7 @@ import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { buildSdkTrace } from "./support/sdk-trace.js";
 import { serviceEnv } from "./support/services.js";
+import { deleteTopics, dropHBaseTables } from "./support/cleanup.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const brokers = serviceEnv("KAFKA_BROKERS");
@@ -37,6 +38,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const suffix of ["", "_otlp_proto", "_zipkin_json", "_span_log"]) await admin?.query(`DROP DATABASE IF EXISTS ${db}${suffix}`);
   await admin?.end();
+  await dropHBaseTables(hbaseThrift, created.flatMap((t) => [`t_${t}`, `i_${t}`]));
+  await deleteTopics(brokers, created.flatMap((t) => [t, `${t}_dlq`]));
 });
 
 async function createTopic(topic: string, partitions: number): Promise<void> {
@@ -54,13 +57,14 @@ async function sendRaw(topic: string, value: Uint8Array): Promise<void> {
 }
 
 const hbaseThrift = serviceEnv("HBASE_THRIFT");
+const created: string[] = [];
 
 function consume(topic: string, format: string, database: string) {
   return tf(["run", "--set", "source.type=kafka", "--set", `source.kafka.deadLetterTopic=${topic}_dlq`, "--set", `source.kafka.brokers=${brokers}`, "--set", `source.kafka.topic=${topic}`, "--set", `source.kafka.format=${format}`,
     "--set", `source.kafka.groupId=g-${topic}`, "--set", "source.kafka.bounded=true", "--set", "source.kafka.sessionTimeoutMs=6000",
     "--set", "sinks.meta=mysql", "--set", `sinks.mysql.url=${database}`,
     "--set", "sinks.traces=hbase", "--set", `sinks.hbase.thrift=${hbaseThrift}`, "--set", `sinks.hbase.table=t_${topic}`, "--set", `sinks.hbase.indexTable=i_${topic}`,
-    "--log-format", "json"]);
+    "--set", "sinks.hbase.saltBuckets=4", "--log-format", "json"]);
 }
 
 describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
@@ -70,6 +74,7 @@ describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
       const file = join(dir, `trace.${format}`);
       writeFileSync(file, fx[format]);
       const topic = `spans_${format}_${run}`;
+      created.push(topic);
       await createTopic(topic, 3);
       await createTopic(`${topic}_dlq`, 1);
       const p = tf(["produce", "--brokers", brokers, "--topic", topic, "--format", format, "--shape", shape, file]);

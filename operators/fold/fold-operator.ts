@@ -76,6 +76,7 @@ export class FoldOperator implements Operator {
   close(): void {}
 
   metrics(): Record<string, number> {
+    if (!this.fold) return {}; // not opened yet
     const f = this.fold;
     const c = f.counters;
     const pending = f.pendingSpans;

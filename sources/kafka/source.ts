@@ -63,17 +63,25 @@ export class KafkaSource implements Source {
       this.joined = true;
       for (const p of revoked) this.position.delete(p);
       ctx.log.info("joined the consumer group", { group: this.config.groupId, topic: this.config.topic, partitions: this.assigned, revoked });
+      const refreshed = this.fetchCommitted().catch((err) => ctx.log.warn("could not read the group's committed offsets", { error: String(err) }));
       if (this.assignHandler) {
         // every rebalance rolls the member back to its last checkpoint: hold until rewound
         this.hold();
         this.assignHandler({ topic: this.config.topic, assigned: this.assigned, revoked });
-      } else this.checkBoundedEnd();
+      }
+      void refreshed.then(() => this.checkBoundedEnd());
     });
     if (this.config.bounded) {
       const admin = kafka.admin();
       await admin.connect();
       for (const o of await admin.fetchTopicOffsets(this.config.topic)) this.endOffsets.set(o.partition, Number(o.high));
-      await admin.disconnect();
+      // a partition this member reads nothing from (the group's committed offset is already at its
+      // end) still needs a position to tell the end of a bounded input
+      this.fetchCommitted = async () => {
+        const got = await admin.fetchOffsets({ groupId: this.config.groupId, topics: [this.config.topic] });
+        for (const t of got) for (const p of t.partitions) if (Number(p.offset) >= 0) this.committed.set(p.partition, Number(p.offset));
+      };
+      this.closeAdmin = () => admin.disconnect();
     }
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.config.topic, fromBeginning: this.config.fromBeginning ?? true });
@@ -115,6 +123,10 @@ export class KafkaSource implements Source {
   }
 
   private readonly endOffsets = new Map<number, number>();
+  /** The group's committed offsets (bounded mode), read at every assignment. */
+  private readonly committed = new Map<number, number>();
+  private fetchCommitted: () => Promise<void> = async () => {};
+  private closeAdmin: () => Promise<void> = async () => {};
   /** Next offset per assigned partition: sought-to or handed over. */
   private readonly position = new Map<number, number>();
   /** The first offset this member read per partition: where a rollback without checkpoint goes. */
@@ -169,10 +181,11 @@ export class KafkaSource implements Source {
 
   /** Bounded mode: every assigned partition read up to the end offset it had at start? */
   private checkBoundedEnd(): void {
-    if (!this.config.bounded || this.assigned.length === 0) return;
+    // not while holding: the rollback restores state and positions first (rewind checks again)
+    if (!this.config.bounded || this.assigned.length === 0 || this.holding) return;
     for (const p of this.assigned) {
       const end = this.endOffsets.get(p) ?? 0;
-      const next = this.position.get(p) ?? 0;
+      const next = this.position.get(p) ?? this.committed.get(p) ?? 0;
       if (end > 0 && next < end) return;
     }
     if (this.queue.length === 0) this.interrupt();
@@ -212,6 +225,7 @@ export class KafkaSource implements Source {
     this.interrupt();
     for (const p of this.queue.splice(0)) p.taken(false);
     await this.consumer?.disconnect();
+    await this.closeAdmin().catch(() => {});
   }
 
   metrics(): Record<string, number> {
