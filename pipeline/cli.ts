@@ -298,7 +298,8 @@ async function topologyCommand(args: string[]): Promise<number> {
   if (!Number.isFinite(from) || !Number.isFinite(to)) throw new TracefoldError("TF_CONFIG_INVALID", "--from/--to must be ISO times or epoch milliseconds", "cli");
   const { MysqlSink } = await import("../sinks/mysql/sink.js");
   const { loadStore } = await import("../sinks/mysql/read.js");
-  const sink = new MysqlSink({ ...(section(cfg, "sinks.mysql") as object), url: cfg["sinks.mysql.url"] as string } as never);
+  // a reading command gives up instead of waiting for MySQL like the job does
+  const sink = new MysqlSink({ ...(section(cfg, "sinks.mysql") as object), url: cfg["sinks.mysql.url"] as string, maxAttempts: 3 } as never);
   await sink.open();
   try {
     const report = buildReport(await loadStore(sink.pool, from, to));

@@ -82,6 +82,7 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.mysql.passwordFile": f("string", "", "File holding the MySQL password (overrides the URL's); never logged."),
   "sinks.mysql.tls": f("bool", false, "Connect to MySQL with TLS."),
   "sinks.mysql.tlsCaFile": f("string", "", "CA bundle for MySQL TLS."),
+  "sinks.mysql.maxAttempts": f("int", 0, "Attempts of a transaction that fails transiently (0: until MySQL is back; the pipeline waits, Kafka pauses, nothing is dropped).", { min: 0 }),
   "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
   "runtime.workers": f("string", "auto", "Worker threads: `auto` (one per core) or a number. With Kafka input each worker runs its own consumer-group member(s), so partitions spread over workers and pods; replay and file input run in one thread."),
   "runtime.consumersPerWorker": f("int", 1, "Kafka consumer-group members per worker thread.", { min: 1 }),

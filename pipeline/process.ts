@@ -17,6 +17,7 @@ import { Kafka } from "kafkajs";
 import type { Server } from "node:http";
 import { httpListen, section, workerCount, type Config } from "./config.js";
 import type { Logger } from "./contracts.js";
+import { TracefoldError } from "./errors.js";
 import { startHealthServer } from "./http.js";
 import type { WorkerData, WorkerStatus } from "./worker.js";
 import { connectionFromSettings, kafkajsConfig } from "../sources/kafka/config.js";
@@ -53,6 +54,8 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
   let workers = workerCount(cfg);
   const perWorker = cfg["runtime.consumersPerWorker"] as number;
   const partitions = await topicPartitions(cfg).catch((err) => {
+    if (/does not host this topic-partition|UNKNOWN_TOPIC/i.test(String(err)))
+      throw new TracefoldError("TF_CONFIG_INVALID", `topic "${cfg["source.kafka.topic"]}" does not exist on ${(cfg["source.kafka.brokers"] as string[]).join(",")} (tracefold does not create its input topic)`, "kafka");
     log.warn("could not read the topic's partition count", { error: String(err) });
     return 0;
   });

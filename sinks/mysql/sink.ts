@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import mysql from "mysql2/promise";
 import type { Pool, PoolConnection } from "mysql2/promise";
-import type { Checkpoint, RuntimeContext, SavedPartition, Sink } from "../../pipeline/contracts.js";
+import { silentLogger, type Checkpoint, type Logger, type RuntimeContext, type SavedPartition, type Sink } from "../../pipeline/contracts.js";
 import { TracefoldError } from "../../pipeline/errors.js";
 import type { FoldDeltas } from "../../operators/fold/deltas.js";
 import type { HistogramData } from "../../operators/fold/histogram.js";
@@ -29,7 +29,10 @@ export interface MysqlSinkConfig {
   tlsCaFile?: string;
   /** Rows per prepared multi-row statement. */
   chunkRows?: number;
-  /** Attempts for a transaction that fails transiently. */
+  /**
+   * Attempts for a transaction that fails transiently (0: until it succeeds, the default: the
+   * pipeline waits, Kafka pauses, lag grows, nothing is dropped).
+   */
   maxAttempts?: number;
   consumerGroup?: string;
   /** This member's name in partition_owners (default host:pid:random). */
@@ -69,8 +72,11 @@ export class MysqlSink implements Sink {
 
   constructor(readonly config: MysqlSinkConfig) {}
 
-  async open(_ctx?: RuntimeContext): Promise<void> {
+  private log: Logger = silentLogger;
+
+  async open(ctx?: RuntimeContext): Promise<void> {
     if (this.pool) return;
+    if (ctx) this.log = ctx.log;
     const u = new URL(this.config.url);
     if (u.protocol !== "mysql:") throw new TracefoldError("TF_CONFIG_INVALID", `MySQL URL must start with mysql:// (got ${u.protocol})`, "mysql");
     const password = this.config.passwordFile ? readFileSync(this.config.passwordFile, "utf8").trim() : decodeURIComponent(u.password);
@@ -170,18 +176,19 @@ export class MysqlSink implements Sink {
   }
 
   private async retry<T>(fn: () => Promise<T>): Promise<T> {
-    const max = this.config.maxAttempts ?? 8;
+    const max = this.config.maxAttempts ?? 0;
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         if (err instanceof TracefoldError) throw err;
-        if (!isTransientMysqlError(err) || attempt >= max) {
+        if (!isTransientMysqlError(err) || (max > 0 && attempt >= max)) {
           const code = (err as { code?: string }).code ?? "";
           throw new TracefoldError(isTransientMysqlError(err) ? "TF_SINK_TRANSIENT" : "TF_SINK_FATAL", `${code} ${(err as Error).message}`, "mysql", isTransientMysqlError(err));
         }
         this.retries++;
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2)));
+        if (attempt === 3 || attempt % 20 === 0) this.log.warn("mysql unreachable or busy; retrying (the pipeline waits)", { attempt, error: `${(err as { code?: string }).code ?? ""} ${(err as Error).message}` });
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 50 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2)));
       }
     }
   }

@@ -17,6 +17,8 @@ export interface KafkaSourceConfig extends KafkaConnection {
   sessionTimeoutMs?: number;
   /** Batches waiting for the runtime before fetching pauses. */
   maxQueuedBatches?: number;
+  /** Longest wait of a fetch on the broker for data (ms). */
+  maxWaitTimeMs?: number;
   /** Largest fetch per partition. */
   maxBytesPerPartition?: number;
   /**
@@ -54,6 +56,9 @@ export class KafkaSource implements Source {
       sessionTimeout: this.config.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.max(500, Math.floor((this.config.sessionTimeoutMs ?? 30_000) / 10)),
       maxBytesPerPartition: this.config.maxBytesPerPartition ?? 4 << 20,
+      // also how long kafkajs sleeps while every partition is paused (a hold): keep it short so
+      // a rollback resumes at once
+      maxWaitTimeInMs: this.config.maxWaitTimeMs ?? 500,
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
@@ -71,18 +76,24 @@ export class KafkaSource implements Source {
       }
       void refreshed.then(() => this.checkBoundedEnd());
     });
-    if (this.config.bounded) {
-      const admin = kafka.admin();
-      await admin.connect();
-      for (const o of await admin.fetchTopicOffsets(this.config.topic)) this.endOffsets.set(o.partition, Number(o.high));
-      // a partition this member reads nothing from (the group's committed offset is already at its
-      // end) still needs a position to tell the end of a bounded input
-      this.fetchCommitted = async () => {
-        const got = await admin.fetchOffsets({ groupId: this.config.groupId, topics: [this.config.topic] });
-        for (const t of got) for (const p of t.partitions) if (Number(p.offset) >= 0) this.committed.set(p.partition, Number(p.offset));
-      };
-      this.closeAdmin = () => admin.disconnect();
-    }
+    // an admin client per member: end offsets (bounded mode), the group's committed offsets, and
+    // the high watermarks the lag is measured against
+    const admin = kafka.admin();
+    await admin.connect();
+    this.closeAdmin = () => admin.disconnect();
+    const highWatermarks = async () => {
+      for (const o of await admin.fetchTopicOffsets(this.config.topic)) this.highWatermark.set(o.partition, Number(o.high));
+    };
+    await highWatermarks();
+    if (this.config.bounded) for (const [p, high] of this.highWatermark) this.endOffsets.set(p, high);
+    this.lagTimer = setInterval(() => highWatermarks().catch(() => {}), 5_000);
+    this.lagTimer.unref();
+    // a partition this member reads nothing from (the group's committed offset is already at its
+    // end) still needs a position to tell the end of a bounded input
+    this.fetchCommitted = async () => {
+      const got = await admin.fetchOffsets({ groupId: this.config.groupId, topics: [this.config.topic] });
+      for (const t of got) for (const p of t.partitions) if (Number(p.offset) >= 0) this.committed.set(p.partition, Number(p.offset));
+    };
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.config.topic, fromBeginning: this.config.fromBeginning ?? true });
     await this.consumer.run({
@@ -115,7 +126,7 @@ export class KafkaSource implements Source {
     if (!ok) return;
     // taken by the runtime: kafkajs may fetch this partition again
     resolveOffset(batch.lastOffset());
-    this.lag.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1));
+    this.highWatermark.set(batch.partition, Math.max(this.highWatermark.get(batch.partition) ?? 0, Number(batch.highWatermark)));
     this.handedOver.set(batch.partition, Number(batch.lastOffset()));
     this.position.set(batch.partition, Number(batch.lastOffset()) + 1);
     this.checkBoundedEnd();
@@ -123,7 +134,7 @@ export class KafkaSource implements Source {
   }
 
   private readonly endOffsets = new Map<number, number>();
-  /** The group's committed offsets (bounded mode), read at every assignment. */
+  /** The group's committed offsets, read at every assignment and updated by commit(). */
   private readonly committed = new Map<number, number>();
   private fetchCommitted: () => Promise<void> = async () => {};
   private closeAdmin: () => Promise<void> = async () => {};
@@ -142,8 +153,9 @@ export class KafkaSource implements Source {
   }
 
   joined = false;
-  /** Messages behind the partition's high watermark after the last batch handed over. */
-  private readonly lag = new Map<number, number>();
+  /** Latest high watermark seen per partition (fetches, and the admin every 5 s). */
+  private readonly highWatermark = new Map<number, number>();
+  private lagTimer: NodeJS.Timeout | null = null;
 
   ready(): boolean {
     return this.joined && !this.stopped;
@@ -162,7 +174,9 @@ export class KafkaSource implements Source {
 
   rewind(offsets: Map<number, number>): void {
     for (const partition of this.assigned) {
-      const offset = offsets.get(partition) ?? this.firstRead.get(partition);
+      const saved = offsets.get(partition);
+      if (saved !== undefined) this.committed.set(partition, saved);
+      const offset = saved ?? this.firstRead.get(partition);
       if (offset === undefined) continue;
       this.position.set(partition, offset);
       this.consumer.seek({ topic: this.config.topic, partition, offset: String(offset) });
@@ -207,6 +221,7 @@ export class KafkaSource implements Source {
   /** Commits `next offset` per partition to Kafka (called once what they produced is durable). */
   async commit(offsets: Position[]): Promise<void> {
     if (offsets.length === 0) return;
+    for (const o of offsets) this.committed.set(o.partition, o.nextOffset);
     await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
   }
 
@@ -225,6 +240,7 @@ export class KafkaSource implements Source {
     this.interrupt();
     for (const p of this.queue.splice(0)) p.taken(false);
     await this.consumer?.disconnect();
+    if (this.lagTimer) clearInterval(this.lagTimer);
     await this.closeAdmin().catch(() => {});
   }
 
@@ -238,7 +254,11 @@ export class KafkaSource implements Source {
       kafka_paused_partitions: this.holding ? this.assigned.length : new Set(this.queue.map((q) => q.batch.partition)).size,
       kafka_rollbacks: this.rollbacks,
     };
-    for (const p of this.assigned) out[`kafka_partition_lag{topic="${this.config.topic}",partition="${p}"}`] = this.lag.get(p) ?? 0;
+    // lag as Kafka's tools count it: messages past the last durable (committed) offset
+    for (const p of this.assigned) {
+      const high = this.highWatermark.get(p) ?? 0;
+      out[`kafka_partition_lag{topic="${this.config.topic}",partition="${p}"}`] = Math.max(0, high - (this.committed.get(p) ?? this.firstRead.get(p) ?? high));
+    }
     return out;
   }
 }
