@@ -156,8 +156,9 @@ async function runCommand(args: string[]): Promise<number> {
   commonSets(values, sets);
   const cfg = loadConfig({ file: values.config, env: process.env, sets });
   const log = consoleLogger(cfg["log.format"] === "json");
-  if (cfg["source.type"] === "kafka") {
-    // the multi-worker process: worker threads, each its own consumer-group member
+  if (cfg["source.type"] === "kafka" && cfg["sinks.meta"] !== "embedded") {
+    // the multi-worker process: worker threads, each its own consumer-group member (the embedded
+    // stores live in one thread, so with them the job runs in-process like replay and file input)
     const { runProcess } = await import("./process.js");
     const r = await runProcess(cfg, log);
     const m = r.metrics;

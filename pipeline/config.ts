@@ -63,6 +63,7 @@ export const SCHEMA: Record<string, Field> = {
   "fold.maxPendingSpans": f("int", 2_000_000, "Pending spans per partition; past it the oldest trace is assembled early (counted).", { min: 1 }),
   "fold.linkParentChild": f("bool", false, "For input without span kinds: an edge for every parent -> child across two services (Jaeger's dependency rule)."),
   "fold.flushIntervalMs": f("int", 10_000, "Processing time between flushes of aggregates to the stores (ms).", { min: 1 }),
+  "decode.maxMessageBytes": f("int", 16 << 20, "A message larger than this is not decoded: it goes to the dead-letter topic (TF_DECODE_TOO_LARGE) and is counted.", { min: 1 }),
   "sinks.traces": f("string", "embedded", "Where trace details go: `embedded` (in-memory trace store), `hbase` or `blackhole`.", { enum: ["embedded", "hbase", "blackhole"] }),
   "sinks.hbase.client": f("string", "thrift2", "HBase gateway: `thrift2` (measured faster, docs/DECISIONS.md 13) or `rest`.", { enum: ["thrift2", "rest"] }),
   "sinks.hbase.thrift": f("string", "", "Thrift2 gateway host:port (binary protocol, unframed)."),

@@ -22,11 +22,11 @@ export function buildJob(cfg: Config): TopologyDescription {
     const k = section(cfg, "source.kafka");
     const { format, deadLetterTopic: _dlq, ...kafka } = k;
     b.source("kafka", "kafka", { ...dropEmpty(kafka), keyedByTraceId: true });
-    b.operator("decode", "decode", { format }, { inputs: ["kafka"], parallelism: workers });
+    b.operator("decode", "decode", { format, maxMessageBytes: cfg["decode.maxMessageBytes"] }, { inputs: ["kafka"], parallelism: workers });
     spans = "decode";
   } else if (cfg["source.type"] === "file") {
     b.source("file", "file", { paths: cfg["source.file.paths"], format: cfg["source.file.format"], keyedByTraceId: true });
-    b.operator("decode", "decode", { format: cfg["source.file.format"] }, { inputs: ["file"], parallelism: workers });
+    b.operator("decode", "decode", { format: cfg["source.file.format"], maxMessageBytes: cfg["decode.maxMessageBytes"] }, { inputs: ["file"], parallelism: workers });
     spans = "decode";
   } else {
     b.source("replay", "replay", { ...section(cfg, "source.replay"), keyedByTraceId: true });

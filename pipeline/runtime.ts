@@ -62,6 +62,10 @@ export class LocalRuntime {
   private stopping = false;
   private lastTick = 0;
   deadLetters = 0;
+  /** Dead letters met again after a rollback and not written twice. */
+  deadLettersRepeated = 0;
+  /** Highest offset per partition whose dead letter is written. */
+  private readonly deadLettered = new Map<number, number>();
   staleBatches = 0;
   deadLettersByCode = new Map<string, number>();
   batches = 0;
@@ -81,11 +85,20 @@ export class LocalRuntime {
       log: this.log,
       now: this.now,
       deadLetter: (l) => {
+        // read again after a rollback: it is already in the dead-letter topic (messages of a
+        // partition are processed in offset order, so every letter below the highest one written
+        // was written)
+        if (l.offset <= (this.deadLettered.get(l.partition) ?? -1)) {
+          this.deadLettersRepeated++;
+          return;
+        }
         this.deadLetters++;
         this.deadLettersByCode.set(l.code, (this.deadLettersByCode.get(l.code) ?? 0) + 1);
         opts.onDeadLetter?.(l);
         // awaited before the next checkpoint commits offsets past the message
-        if (opts.deadLetters) this.pendingWrites.push(opts.deadLetters.write(l));
+        if (opts.deadLetters)
+          this.pendingWrites.push(opts.deadLetters.write(l).then(() => void this.deadLettered.set(l.partition, Math.max(l.offset, this.deadLettered.get(l.partition) ?? -1))));
+        else this.deadLettered.set(l.partition, Math.max(l.offset, this.deadLettered.get(l.partition) ?? -1));
       },
     };
     for (const s of description.sources) this.nodes.set(s.name, { spec: s, kind: "source", impl: registry.createSource(s) });
@@ -333,7 +346,7 @@ export class LocalRuntime {
 
   /** Every node's metrics, merged (names are already prefixed by component). */
   metrics(): Record<string, number> {
-    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches };
+    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches, runtime_dead_letters_repeated: this.deadLettersRepeated };
     for (const n of this.nodes.values()) Object.assign(out, n.impl.metrics?.() ?? {});
     return out;
   }

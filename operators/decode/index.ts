@@ -65,10 +65,13 @@ function splitLines(bytes: Uint8Array): Array<{ start: number; end: number }> {
 
 export interface DecodeOperatorConfig {
   format: FormatName;
+  /** A larger message is not decoded: it goes to the dead letters (TF_DECODE_TOO_LARGE). */
+  maxMessageBytes?: number;
 }
 
 export class DecodeOperator implements Operator {
   readonly stats = new DecodeStats();
+  oversized = 0;
   private decoder: MessageDecoder;
   private batch!: SpanBatch;
   private ctx!: RuntimeContext;
@@ -87,8 +90,21 @@ export class DecodeOperator implements Operator {
     const mb = input as MessageBatch;
     const b = this.batch;
     b.reset(mb.partition);
+    const limit = this.config.maxMessageBytes ?? 16 << 20;
     for (let m = 0; m < mb.messages.length; m++) {
       const before = b.length;
+      if (mb.messages[m].length > limit) {
+        this.oversized++;
+        this.ctx.deadLetter({
+          origin: mb.origins[m],
+          partition: mb.partition,
+          offset: mb.offsets[m],
+          code: "TF_DECODE_TOO_LARGE",
+          reason: `${this.config.format}: message of ${mb.messages[m].length} bytes in ${mb.origins[m]} exceeds decode.maxMessageBytes (${limit})`,
+          message: mb.messages[m],
+        });
+        continue;
+      }
       try {
         this.decoder(mb.messages[m], b, this.stats);
       } catch (err) {
@@ -117,6 +133,7 @@ export class DecodeOperator implements Operator {
       decode_messages: s.messages,
       decode_spans: s.spans,
       decode_malformed_messages: s.malformedMessages,
+      decode_oversized_messages: this.oversized,
       decode_spans_without_service: s.spansWithoutService,
       decode_spans_invalid_id: s.spansWithInvalidId,
     };
