@@ -14,6 +14,7 @@ export interface AssembleOptions {
   workerIndex?: number;
   workers?: number;
   crashAtBatch?: number;
+  beforeSources?: () => Promise<void>;
 }
 
 export async function assembleRuntime(cfg: Config, log: Logger, opts: AssembleOptions = {}): Promise<LocalRuntime> {
@@ -34,6 +35,7 @@ export async function assembleRuntime(cfg: Config, log: Logger, opts: AssembleOp
     workerIndex: opts.workerIndex ?? 0,
     workers: opts.workers ?? 1,
     crashAtBatch: opts.crashAtBatch,
+    beforeSources: opts.beforeSources,
     onDeadLetter: (l) => log.warn(l.reason, { code: l.code, origin: l.origin, partition: l.partition, offset: l.offset }),
   });
 }

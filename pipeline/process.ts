@@ -36,6 +36,8 @@ interface Slot {
   incarnation: number;
   status: WorkerStatus | null;
   done: boolean;
+  /** Its sinks and operators are open; waiting for the go to join the group. */
+  opened: boolean;
   backoffMs: number;
 }
 
@@ -68,9 +70,10 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
   }
   log.info("starting workers", { workers, consumersPerWorker: perWorker, partitions, topic: cfg["source.kafka.topic"], group: cfg["source.kafka.groupId"] });
 
-  const slots: Slot[] = Array.from({ length: workers }, (_, index) => ({ index, worker: null, incarnation: 0, status: null, done: false, backoffMs: cfg["runtime.workerRestartBackoffMs"] as number }));
+  const slots: Slot[] = Array.from({ length: workers }, (_, index) => ({ index, worker: null, incarnation: 0, status: null, done: false, opened: false, backoffMs: cfg["runtime.workerRestartBackoffMs"] as number }));
   const retired: Record<string, number> = {};
   let restarts = 0;
+  let initialJoinDone = false;
   let stopping = false;
   let exitCode = 0;
   let finish!: () => void;
@@ -106,9 +109,22 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
     const w = new Worker(workerFile(), { workerData: data });
     slot.worker = w;
     slot.status = null;
-    w.on("message", (m: WorkerStatus | { type: "done" }) => {
+    slot.opened = false;
+    w.on("message", (m: WorkerStatus | { type: "done" } | { type: "opened" }) => {
       if (m.type === "status") slot.status = m;
-      else if (m.type === "done") slot.done = true;
+      else if (m.type === "opened") {
+        slot.opened = true;
+        // at start every worker joins at once; a restarted one goes alone
+        if (initialJoinDone) w.postMessage({ type: "go" });
+        else if (slots.every((s) => s.opened)) {
+          initialJoinDone = true;
+          for (const s of slots) s.worker?.postMessage({ type: "go" });
+        }
+      }
+      else if (m.type === "done") {
+        slot.done = true;
+        w.postMessage({ type: "exit" });
+      }
     });
     w.on("error", (err) => log.error("worker failed", { worker: slot.index, error: err.stack ?? String(err) }));
     w.on("exit", (code) => {

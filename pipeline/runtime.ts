@@ -33,6 +33,8 @@ export interface RuntimeOptions {
   checkpointIntervalMs?: number;
   /** Where dead letters are written (e.g. a Kafka topic); awaited like any sink write. */
   deadLetters?: Sink;
+  /** Awaited after sinks and operators opened, before the sources (e.g. a start barrier). */
+  beforeSources?: () => Promise<void>;
   /** Fault injection (tests): throw while processing this batch (0: never). */
   crashAtBatch?: number;
   /** This runtime's worker thread and their count in the process. */
@@ -270,6 +272,7 @@ export class LocalRuntime {
     await this.opts.deadLetters?.open(this.ctx);
     for (const n of byKind("sink")) await (n.impl as Sink).open(this.ctx);
     for (const n of byKind("operator")) (n.impl as Operator).open(this.ctx);
+    await this.opts.beforeSources?.();
     for (const n of byKind("source")) await (n.impl as Source).open(this.ctx);
     this.lastTick = this.now();
     this.lastCheckpointAt = this.now();

@@ -45,7 +45,15 @@ async function main(): Promise<void> {
   const log = withFields(consoleLogger(cfg["log.format"] === "json"), { worker: workerIndex });
   // fault injection (tests): the first incarnation of every worker dies at its Nth batch
   const crashAt = data.incarnation === 0 ? (cfg["debug.crashWorkerAfterBatches"] as number) : 0;
-  const runtime = await assembleRuntime(cfg, log, { workerIndex, workers, crashAtBatch: crashAt });
+  // the process's members join the group together (one rebalance, not one per worker): sinks
+  // open first, then every worker waits for the main thread's go
+  let go!: () => void;
+  const started = new Promise<void>((r) => (go = r));
+  const beforeSources = async () => {
+    parentPort!.postMessage({ type: "opened", workerIndex });
+    await started;
+  };
+  const runtime = await assembleRuntime(cfg, log, { workerIndex, workers, crashAtBatch: crashAt, beforeSources });
   const status = async () => {
     const h = await runtime.health();
     const msg: WorkerStatus = { type: "status", workerIndex, metrics: runtime.metrics(), ready: h.ready, reasons: h.reasons };
@@ -53,7 +61,10 @@ async function main(): Promise<void> {
   };
   const timer = setInterval(() => status().catch((err) => log.warn("status report failed", { error: String(err) })), data.statusIntervalMs);
   parentPort!.on("message", (m: { type: string }) => {
-    if (m.type === "stop") runtime.stop();
+    if (m.type === "stop") {
+      go();
+      runtime.stop();
+    } else if (m.type === "go") go();
   });
   try {
     const result = await runtime.run();
@@ -65,8 +76,14 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  // handles a client library leaves behind (timers, sockets) must not keep the thread alive
-  () => process.exit(0),
+  // handles a client library leaves behind (timers, sockets) must not keep the thread alive; but
+  // exit only once the main thread has the last status (a message posted right before exit can
+  // be lost), or after a second
+  () => {
+    const exit = () => process.exit(0);
+    parentPort!.on("message", (m: { type: string }) => m.type === "exit" && exit());
+    setTimeout(exit, 1000).unref();
+  },
   (err) => {
   // an error that ends the runtime ends the thread: the main thread sees the exit code
     process.stderr.write(`worker ${(workerData as WorkerData).workerIndex}: ${(err as Error).stack ?? String(err)}\n`);

@@ -126,6 +126,11 @@ describe("MySQL outage mid-stream (a private real MariaDB stopped and started)",
       }
       expect(await lag()).toBeGreaterThan(0);
       expect(child.exitCode).toBeNull();
+      // nothing buffers while the pipeline waits: the fetches stop, memory stays flat
+      const rss = Number(/^tracefold_process_rss_bytes (\d+)$/m.exec((await get("/metrics")).text)?.[1]);
+      expect(rss).toBeGreaterThan(0);
+      expect(rss).toBeLessThan(1024 ** 3);
+      expect(Number(/^tracefold_kafka_queued_batches (\d+)$/m.exec((await get("/metrics")).text)?.[1])).toBeLessThanOrEqual(3);
 
       // MySQL returns with its data: everything is written
       privateMysql("up");

@@ -18,6 +18,9 @@ export interface FoldOperatorConfig extends Partial<FoldConfig> {
   emitOnTimer?: boolean;
 }
 
+/** Levels, not counts: not carried over a reset. */
+const LEVEL = new Set(["fold_pending_spans", "fold_state_bytes", "fold_bytes_per_pending_span", "fold_peak_pending_spans", "fold_peak_state_bytes"]);
+
 export class FoldOperator implements Operator {
   fold!: Fold;
   private ctx!: RuntimeContext;
@@ -62,6 +65,8 @@ export class FoldOperator implements Operator {
   }
 
   reset(): void {
+    // counters stay monotonic across rollbacks (re-read spans count again: work done)
+    for (const [k, v] of Object.entries(this.current())) if (!LEVEL.has(k)) this.carried[k] = (this.carried[k] ?? 0) + v;
     const { flushIntervalMs: _ignored, emitOnTimer: _emit, ...foldConfig } = this.config;
     this.fold = new Fold(this.ctx.interner, foldConfig);
     this.resets++;
@@ -75,14 +80,23 @@ export class FoldOperator implements Operator {
 
   close(): void {}
 
+  private readonly carried: Record<string, number> = {};
+
   metrics(): Record<string, number> {
     if (!this.fold) return {}; // not opened yet
+    const out = this.current();
+    for (const [k, v] of Object.entries(this.carried)) out[k] = (out[k] ?? 0) + v;
+    out.fold_resets = this.resets;
+    out.interner_names_over_budget = this.ctx.interner.overflowed;
+    return out;
+  }
+
+  private current(): Record<string, number> {
     const f = this.fold;
     const c = f.counters;
     const pending = f.pendingSpans;
     return {
       fold_spans_in: c.spansIn,
-      fold_resets: this.resets,
       fold_pending_spans: pending,
       fold_state_bytes: f.stateBytes,
       fold_bytes_per_pending_span: pending > 0 ? Math.round(f.stateBytes / pending) : 0,
@@ -101,7 +115,6 @@ export class FoldOperator implements Operator {
       fold_operations_over_budget: c.operationsOverBudget,
       fold_virtual_nodes_over_budget: c.virtualNodesOverBudget,
       fold_idle_watermark_advances: c.idleAdvances,
-      interner_names_over_budget: this.ctx.interner.overflowed,
     };
   }
 }
