@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Kafka, type Message } from "kafkajs";
+import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { Interner } from "../pipeline/intern.js";
 import { ReplayGenerator } from "../sources/replay/generator.js";
-import { traceMessages } from "../sources/kafka/replay-to-kafka.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { serviceEnv } from "./support/services.js";
+import { committedMessages, databaseUrl, sendTraces, sleep, waitFor } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -22,11 +22,7 @@ const base = new URL(serviceEnv("MYSQL_URL"));
 const tag = `${process.pid}_${Date.now() % 100000}`;
 const topic = `restart_${tag}`;
 const db = `tracefold_restart_${tag}`;
-const url = (() => {
-  const u = new URL(base.toString());
-  u.pathname = `/${db}`;
-  return u.toString();
-})();
+const url = databaseUrl(base, db);
 const state = mkdtempSync(join(tmpdir(), "tracefold-broker-"));
 const port = 24_000 + 4 * (process.pid % 200);
 const brokers = `127.0.0.1:${port}`;
@@ -48,29 +44,8 @@ function privateKafka(action: "up" | "down"): void {
   expect(r.status, r.stderr).toBe(0);
 }
 
-async function send(spans: number): Promise<void> {
-  const messages: Message[] = [];
-  gen.generate(spans, (b) => messages.push(...traceMessages(b)));
-  const p = kafka.producer();
-  await p.connect();
-  for (let i = 0; i < messages.length; i += 500) await p.send({ topic, messages: messages.slice(i, i + 500) });
-  await p.disconnect();
-  sent += messages.length;
-}
-
-async function committed(): Promise<number> {
-  const [rows] = await admin.query(`SELECT COALESCE(SUM(next_offset), 0) AS n FROM ${db}.consumed_offsets WHERE topic = ?`, [topic]).catch(() => [[{ n: 0 }]]);
-  return Number((rows as Array<{ n: number }>)[0].n);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const send = async (spans: number) => void (sent += await sendTraces(kafka, topic, gen, spans));
+const committed = () => committedMessages(admin, db, topic);
 
 beforeAll(async () => {
   privateKafka("up");

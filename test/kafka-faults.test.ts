@@ -9,17 +9,17 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Kafka, type Message } from "kafkajs";
+import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { Interner } from "../pipeline/intern.js";
 import { traceIdHex } from "../pipeline/span-batch.js";
 import { ReplayGenerator } from "../sources/replay/generator.js";
-import { traceMessages } from "../sources/kafka/replay-to-kafka.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { HBaseSink } from "../sinks/hbase/sink.js";
 import { Rng } from "../sources/replay/rng.js";
 import { serviceEnv } from "./support/services.js";
 import { deleteTopics, dropHBaseTables } from "./support/cleanup.js";
+import { committedMessages, databaseUrl, sendTraces, sleep } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -54,9 +54,7 @@ class Scenario {
   constructor(name: string, seed: number, readonly partitions: number) {
     this.topic = `${name}_${tag}`;
     this.db = `tracefold_${name}_${tag}`;
-    const u = new URL(base.toString());
-    u.pathname = `/${this.db}`;
-    this.url = u.toString();
+    this.url = databaseUrl(base, this.db);
     this.gen = new ReplayGenerator({ seed, services: 12, partitions: 1, tracesPerSecond: 200, brokenTraceRate: 0.03 }, new Interner());
   }
 
@@ -72,19 +70,12 @@ class Scenario {
 
   /** Generates and sends `spans` more spans, one message per trace keyed by trace id. */
   async send(spans: number): Promise<void> {
-    const messages: Message[] = [];
-    this.gen.generate(spans, (b) => {
+    this.sent += await sendTraces(kafka, this.topic, this.gen, spans, (b) => {
       for (let i = 0; i < b.length; i++) {
         const k = traceIdHex(b.tid, i * 4);
         this.spansPerTrace.set(k, (this.spansPerTrace.get(k) ?? 0) + 1);
       }
-      messages.push(...traceMessages(b));
     });
-    const p = kafka.producer();
-    await p.connect();
-    for (let i = 0; i < messages.length; i += 500) await p.send({ topic: this.topic, messages: messages.slice(i, i + 500) });
-    await p.disconnect();
-    this.sent += messages.length;
   }
 
   args(opts: { bounded: boolean; workers: number; extra?: string[] }): string[] {
@@ -113,10 +104,8 @@ class Scenario {
     return { status: r.status, stderr: r.stderr };
   }
 
-  /** Sum of the next offsets stored with checkpoints: the messages durably consumed. */
-  async committed(): Promise<number> {
-    const [rows] = await admin.query(`SELECT COALESCE(SUM(next_offset), 0) AS n FROM ${this.db}.consumed_offsets WHERE topic = ?`, [this.topic]).catch(() => [[{ n: 0 }]]);
-    return Number((rows as Array<{ n: number }>)[0].n);
+  committed(): Promise<number> {
+    return committedMessages(admin, this.db, this.topic);
   }
 
   async waitCommitted(atLeast: number, timeoutMs: number): Promise<number> {
@@ -153,7 +142,6 @@ class Scenario {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.on("exit", (code) => r(code))));
 
 describe("faults with the real services: totals stay exact", () => {

@@ -14,6 +14,7 @@ import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { buildSdkTrace } from "./support/sdk-trace.js";
 import { serviceEnv } from "./support/services.js";
+import { databaseUrl } from "./support/stream.js";
 import { deleteTopics, dropHBaseTables } from "./support/cleanup.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -21,11 +22,7 @@ const brokers = serviceEnv("KAFKA_BROKERS");
 const mysqlBase = new URL(serviceEnv("MYSQL_URL"));
 const run = `${process.pid}_${Date.now() % 100000}`;
 const db = `tracefold_kafka_${run}`;
-const mysqlUrl = (() => {
-  const u = new URL(mysqlBase.toString());
-  u.pathname = `/${db}`;
-  return u.toString();
-})();
+const mysqlUrl = databaseUrl(mysqlBase, db);
 const dir = mkdtempSync(join(tmpdir(), "tf-kafka-"));
 const tf = (args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "tracefold.mjs"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
 let admin: mysql.Connection;

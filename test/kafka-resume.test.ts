@@ -13,6 +13,7 @@ import { ReplayGenerator } from "../sources/replay/generator.js";
 import { traceMessages } from "../sources/kafka/replay-to-kafka.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { serviceEnv } from "./support/services.js";
+import { committedMessages, databaseUrl } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const brokers = serviceEnv("KAFKA_BROKERS");
@@ -20,11 +21,7 @@ const base = new URL(serviceEnv("MYSQL_URL"));
 const tag = `${process.pid}_${Date.now() % 100000}`;
 const db = `tracefold_resume_${tag}`;
 const topic = `resume_${tag}`;
-const url = (() => {
-  const u = new URL(base.toString());
-  u.pathname = `/${db}`;
-  return u.toString();
-})();
+const url = databaseUrl(base, db);
 const kafka = new Kafka({ clientId: "tracefold-test", brokers: brokers.split(","), logLevel: 0 });
 let admin: mysql.Connection;
 
@@ -48,10 +45,7 @@ async function send(messages: Message[]): Promise<void> {
   await p.disconnect();
 }
 
-async function committed(): Promise<number> {
-  const [rows] = await admin.query(`SELECT COALESCE(SUM(next_offset), 0) AS n FROM ${db}.consumed_offsets WHERE topic = ?`, [topic]).catch(() => [[{ n: 0 }]]);
-  return Number((rows as Array<{ n: number }>)[0].n);
-}
+const committed = () => committedMessages(admin, db, topic);
 
 const runArgs = (bounded: boolean) => [
   join(ROOT, "bin", "tracefold.mjs"), "run", "--log-format", "json",

@@ -9,14 +9,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Kafka, type Message } from "kafkajs";
+import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { Interner } from "../pipeline/intern.js";
 import { ReplayGenerator } from "../sources/replay/generator.js";
-import { traceMessages } from "../sources/kafka/replay-to-kafka.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { serviceEnv } from "./support/services.js";
 import { deleteTopics } from "./support/cleanup.js";
+import { sendTraces, sleep, waitFor } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -39,15 +39,7 @@ function privateMysql(action: "up" | "down"): void {
   expect(r.status, r.stderr).toBe(0);
 }
 
-async function send(spans: number): Promise<void> {
-  const messages: Message[] = [];
-  gen.generate(spans, (b) => messages.push(...traceMessages(b)));
-  const p = kafka.producer();
-  await p.connect();
-  for (let i = 0; i < messages.length; i += 500) await p.send({ topic, messages: messages.slice(i, i + 500) });
-  await p.disconnect();
-  sent += messages.length;
-}
+const send = async (spans: number) => void (sent += await sendTraces(kafka, topic, gen, spans));
 
 async function committed(): Promise<number> {
   const c = await mysql.createConnection(url).catch(() => null);
@@ -57,15 +49,6 @@ async function committed(): Promise<number> {
     return Number((rows as Array<{ n: number }>)[0].n);
   } finally {
     await c.end();
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
   }
 }
 

@@ -21,6 +21,7 @@ import { HBaseSink } from "../sinks/hbase/sink.js";
 import { dropHBaseTables } from "./support/cleanup.js";
 import { runSdkApp, SERVICES, type SdkAppResult, type SdkAppSummary } from "./support/sdk-app.js";
 import { serviceEnv } from "./support/services.js";
+import { databaseUrl } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const brokers = serviceEnv("KAFKA_BROKERS");
@@ -29,11 +30,7 @@ const appMysqlUrl = serviceEnv("MYSQL_URL");
 const mysqlBase = new URL(appMysqlUrl);
 const run = `${process.pid}_${Date.now() % 100000}`;
 const db = `tracefold_sdkapp_${run}`;
-const mysqlUrl = (() => {
-  const u = new URL(mysqlBase.toString());
-  u.pathname = `/${db}`;
-  return u.toString();
-})();
+const mysqlUrl = databaseUrl(mysqlBase, db);
 const topic = `sdkapp_spans_${run}`;
 const dir = mkdtempSync(join(tmpdir(), "tf-sdkapp-"));
 // No /metrics listener: its default (http.listen=auto) is a fixed 0.0.0.0:9464 with Kafka input, which
