@@ -244,7 +244,8 @@ async function traceCommand(args: string[]): Promise<number> {
   const cfg = loadConfig({ file: values.config, env: process.env, sets });
   const { HBaseSink } = await import("../sinks/hbase/sink.js");
   const { formatTrace } = await import("./trace-view.js");
-  const sink = new HBaseSink({ ...(section(cfg, "sinks.hbase") as object), createTables: false } as never);
+  // a reading command gives up instead of waiting for the gateway like the job does
+  const sink = new HBaseSink({ ...(section(cfg, "sinks.hbase") as object), createTables: false, maxAttempts: 3 } as never);
   await sink.open();
   try {
     const spans = await sink.getTrace(positionals[0].toLowerCase().padStart(32, "0"));

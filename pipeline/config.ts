@@ -76,7 +76,7 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.hbase.index": f("bool", true, "Write the entry-span index (search by service, time, duration, error)."),
   "sinks.hbase.maxBatchRows": f("int", 1000, "Rows per put request.", { min: 1 }),
   "sinks.hbase.maxInFlight": f("int", 4, "Put requests outstanding at most (bounded in-flight).", { min: 1 }),
-  "sinks.hbase.maxAttempts": f("int", 10, "Attempts for a put that fails transiently (exponential backoff).", { min: 1 }),
+  "sinks.hbase.maxAttempts": f("int", 0, "Attempts for a call that fails transiently, with exponential backoff (0: until the gateway is back; the pipeline waits, Kafka pauses, nothing is dropped).", { min: 0 }),
   "sinks.hbase.timeoutMs": f("int", 30_000, "Timeout of one gateway call (ms).", { min: 100 }),
   "sinks.meta": f("string", "embedded", "Where topology and stats go: `embedded` (in-memory store), `mysql` or `blackhole`.", { enum: ["embedded", "mysql", "blackhole"] }),
   "sinks.mysql.url": f("string", "", "mysql://user[:password]@host:port/database (MySQL 8 or MariaDB 10.11)."),

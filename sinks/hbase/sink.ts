@@ -74,7 +74,7 @@ export interface HBaseSinkConfig {
   maxInFlight?: number;
   /** Thrift2 sockets (default: maxInFlight). */
   connections?: number;
-  /** Attempts per request before giving up on a transient error (default 10). */
+  /** Attempts per request before giving up on a transient error (default 0: until it succeeds). */
   maxAttempts?: number;
   /** Backoff: base * 2^(attempt-1), capped, with jitter (defaults 50 ms, 5 s). */
   retryBaseMs?: number;
@@ -101,7 +101,7 @@ export const DEFAULTS = {
   maxBatchRows: 1000,
   maxBatchBytes: 4 << 20,
   maxInFlight: 4,
-  maxAttempts: 10,
+  maxAttempts: 0,
   retryBaseMs: 50,
   retryMaxMs: 5_000,
   timeoutMs: 30_000,
@@ -261,19 +261,20 @@ export class HBaseSink implements Sink {
 
   /** Runs `fn`, retrying transient HBaseErrors with exponential backoff. */
   private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const max = Math.max(1, this.config.maxAttempts ?? DEFAULTS.maxAttempts);
+    // 0: until the gateway is back (the pipeline waits, Kafka pauses, nothing is dropped)
+    const max = this.config.maxAttempts ?? DEFAULTS.maxAttempts;
     const base = this.config.retryBaseMs ?? DEFAULTS.retryBaseMs;
     const cap = this.config.retryMaxMs ?? DEFAULTS.retryMaxMs;
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (e) {
-        if (!isRetriable(e) || attempt >= max || this.closed) {
+        if (!isRetriable(e) || (max > 0 && attempt >= max) || this.closed) {
           if (e instanceof HBaseError) throw new HBaseError(`${e.message.replace(/^hbase: /, "")}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`, e.retriable, e.kind);
           throw e;
         }
         this.retries++;
-        if (attempt === 1) this.log.warn("hbase call failed, retrying", { what, error: (e as Error).message });
+        if (attempt === 1 || attempt % 20 === 0) this.log.warn("hbase call failed, retrying (the pipeline waits)", { what, attempt, error: (e as Error).message });
         const ms = Math.min(cap, base * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
         await new Promise((r) => setTimeout(r, ms));
       }
