@@ -6,6 +6,9 @@
 #   scripts/services.sh down   [kafka|hbase|mysql]...   stop what this script started
 #   scripts/services.sh status [kafka|hbase|mysql]...   one line per process (exit 3 if any is down)
 #   scripts/services.sh env                             print the endpoints as `export K=V`
+#   scripts/services.sh gateway up|down PORT            an extra Thrift2 gateway on PORT against the
+#                                                       local HBase (tests stop it without
+#                                                       disturbing the shared one)
 #
 # Everything listens on 127.0.0.1. State and logs live under <repo>/.state/ (with the private test
 # CA and the server certificate of the TLS endpoints under .state/tls/), the downloaded jars under
@@ -835,6 +838,34 @@ write_env_file() {
 }
 
 # ---- main -----------------------------------------------------------------------------------
+gateway() { # gateway up|down PORT: an extra Thrift2 gateway of the local HBase
+  local action=${1:-} port=${2:-} t0
+  [[ ($action == up || $action == down) && $port =~ ^[0-9]+$ ]] || usage
+  local name=hbase-thrift-$port
+  lock_state
+  if [[ $action == down ]]; then
+    stop_one "$name"
+    return 0
+  fi
+  hbase_external && die "gateway: needs the local HBase (HBASE_THRIFT/HBASE_REST point elsewhere)"
+  running_pid hbase-master >/dev/null || die "gateway: the local HBase is not running (scripts/services.sh up hbase)"
+  if running_pid "$name" >/dev/null; then
+    log "$name: already running"
+  else
+    check_port_free "$name" "$port" PORT || exit 1
+    hbase_launch "$name" "$HBASE_GATEWAY_HEAP" org.apache.hadoop.hbase.thrift2.ThriftServer -b 127.0.0.1 -p "$port" start
+  fi
+  t0=$(now)
+  until port_open "$port"; do
+    if (($(now) - t0 >= 60)) || ! running_pid "$name" >/dev/null; then
+      fail_service "$name" "no listener on 127.0.0.1:$port within 60 s"
+      exit 1
+    fi
+    sleep 0.5
+  done
+  log "$name ready on 127.0.0.1:$port after $(($(now) - t0)) s"
+}
+
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
   exit 2
@@ -898,6 +929,10 @@ main() {
                 rest_get /namespaces | grep -q '"default"'; then graceful=1; fi
               stop_one hbase-thrift
               stop_one hbase-rest
+              local extra
+              for extra in "$STATE"/hbase/thrift-*.pid; do
+                [[ -e $extra ]] && stop_one "hbase-thrift-$(basename "$extra" .pid | sed 's/^thrift-//')"
+              done
               stop_hbase_master "$graceful"
             fi ;;
           mysql) if mysql_external; then log "mysql is external: nothing to stop"; else stop_one mysql; fi ;;
@@ -914,6 +949,7 @@ main() {
       env_lines
       write_env_file
       ;;
+    gateway) gateway "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac
