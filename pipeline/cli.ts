@@ -38,6 +38,11 @@ Commands:
          against the generator's truth (exit code 1 if it does not match). It ends by itself after
          source.replay.spans spans (default 2,000,000) unless --forever; SIGTERM or Ctrl-C stops
          it gracefully (a second signal exits at once).
+         With source.type=kafka and MySQL it runs runtime.workers worker threads (auto: one per
+         core), each a consumer-group member; /metrics, /livez and /readyz on http.listen
+         (0.0.0.0:9464); checkpoints every runtime.checkpointIntervalMs make the MySQL totals
+         exact across crashes, restarts and rebalances; SIGTERM drains within
+         runtime.drainTimeoutMs (see examples/kafka-mysql.yaml and 'tracefold help settings').
   fold   Folds capture files with the same windows as run, closes every window at end of input,
          and prints the topology report: a table, or with --json one JSON document on stdout.
          Malformed messages are reported on stderr (format, file, message, byte offset) and

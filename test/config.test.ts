@@ -45,4 +45,14 @@ describe("configuration", () => {
     expect(msg).toContain("--set nonsense: expected path=value");
     expect(msg).toContain("fold.assemblyWindowMs: must not exceed fold.traceGapMs");
   });
+
+  it("the example Kafka -> MySQL + HBase config is valid and says what it means", () => {
+    const cfg = loadConfig({ file: join(import.meta.dirname, "..", "examples", "kafka-mysql.yaml") });
+    expect(cfg["source.type"]).toBe("kafka");
+    expect(cfg["sinks.meta"]).toBe("mysql");
+    expect(cfg["sinks.traces"]).toBe("hbase");
+    expect(cfg["runtime.workers"]).toBe("auto");
+    expect(cfg["http.listen"]).toBe("0.0.0.0:9464");
+    expect(cfg["source.kafka.deadLetterTopic"]).toBe("spans-dlq");
+  });
 });
