@@ -78,8 +78,6 @@ export interface Operator {
   checkpoint?(out: Collector, positions: Position[]): void;
   /** Installs pending state saved by an earlier checkpoint (partition -> blob). */
   restore?(states: Array<{ partition: number; state: Uint8Array }>): void;
-  /** Forgets the state of partitions this worker no longer owns. */
-  release?(partitions: number[]): void;
   /**
    * Rollback to the last checkpoint: forget ALL state and every delta not yet emitted (the
    * runtime then restores the checkpointed state and rewinds the sources to its offsets).

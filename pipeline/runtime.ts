@@ -8,11 +8,12 @@
  *
  * Lifecycle: sinks open first, then operators, then sources; at end of input operators finish
  * (windows close, deltas emitted) and sinks flush; then everything closes in reverse. stop()
- * (SIGTERM) stops pulling and does NOT finish: windows stay open for the checkpoint of a later
- * issue, only what was already emitted is flushed.
+ * (SIGTERM) stops pulling and does NOT finish: a last checkpoint saves the open windows.
  *
- * Parallelism > 1 is carried by the description for the multi-worker runtime; this runtime runs
- * one instance of each node and says so.
+ * Checkpoints (sources with offsets) and rollbacks to the last checkpoint (every rebalance, every
+ * fenced checkpoint) are serialized here; docs/ARCHITECTURE.md "The guarantee". In the
+ * multi-worker process each worker thread runs one LocalRuntime (pipeline/worker.ts), one
+ * instance of each node.
  */
 import type { Collector, DeadLetter, Logger, MessageBatch, Operator, RuntimeContext, Sink, Source } from "./contracts.js";
 import type { TracefoldError } from "./errors.js";

@@ -74,10 +74,6 @@ export class FoldOperator implements Operator {
 
   resets = 0;
 
-  release(partitions: number[]): void {
-    for (const p of partitions) this.fold.dropPartition(p);
-  }
-
   close(): void {}
 
   private readonly carried: Record<string, number> = {};

@@ -52,11 +52,6 @@ export class Fold extends FoldAggregates {
     return state;
   }
 
-  /** Forgets a partition's state (after it was checkpointed and the partition revoked). */
-  dropPartition(p: number): void {
-    delete this.parts[p];
-  }
-
   get partitions(): PartitionState[] {
     return this.parts.filter((p) => p !== undefined);
   }
