@@ -5,14 +5,13 @@
  *   GET /readyz   200 when every worker joined its group and reached its sinks, else 503 + why
  */
 import { createServer, type Server } from "node:http";
+import { isGauge } from "./metrics.js";
 
 export interface HealthSource {
   metrics(): Record<string, number>;
   readiness(): { ready: boolean; reasons: string[] };
 }
 
-/** Counter or gauge, by name: levels, last values and peaks are gauges, the rest count up. */
-const GAUGE = /(pending|assigned|queued|queue_depth|paused|_lag|last_|peak_|state_bytes|bytes_per|_ready|workers|rss|heap|inflight|in_flight|holding)/;
 
 export function prometheusText(metrics: Record<string, number>, prefix = "tracefold_"): string {
   const byName = new Map<string, Array<[string, number]>>();
@@ -27,7 +26,7 @@ export function prometheusText(metrics: Record<string, number>, prefix = "tracef
   }
   const out: string[] = [];
   for (const name of [...byName.keys()].sort()) {
-    const gauge = GAUGE.test(name);
+    const gauge = isGauge(name);
     const exposed = gauge || name.endsWith("_total") ? name : `${name}_total`;
     out.push(`# TYPE ${exposed} ${gauge ? "gauge" : "counter"}`);
     for (const [labels, v] of byName.get(name)!) out.push(`${exposed}${labels} ${v}`);

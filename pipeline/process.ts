@@ -19,6 +19,7 @@ import { httpListen, section, workerCount, type Config } from "./config.js";
 import type { Logger } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import { startHealthServer } from "./http.js";
+import { isGauge } from "./metrics.js";
 import type { WorkerData, WorkerStatus } from "./worker.js";
 import { connectionFromSettings, kafkajsConfig } from "../sources/kafka/config.js";
 
@@ -41,8 +42,6 @@ interface Slot {
   backoffMs: number;
 }
 
-/** Counters of worker incarnations that are gone, so the merged totals never go backwards. */
-const isLevel = (k: string) => /(pending|assigned|queued|paused|_lag|last_|peak_|state_bytes|bytes_per|holding)/.test(k);
 
 function workerFile(): string {
   // dist/pipeline/worker.js next to this file; from the TypeScript sources (tests), the build's
@@ -81,7 +80,7 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
 
   const merged = (): Record<string, number> => {
     const out: Record<string, number> = { ...retired };
-    for (const s of slots) for (const [k, v] of Object.entries(s.status?.metrics ?? {})) out[k] = isLevel(k) && k.startsWith("runtime_last") ? Math.max(out[k] ?? 0, v) : (out[k] ?? 0) + v;
+    for (const s of slots) for (const [k, v] of Object.entries(s.status?.metrics ?? {})) out[k] = k.startsWith("runtime_last") ? Math.max(out[k] ?? 0, v) : (out[k] ?? 0) + v;
     const mem = process.memoryUsage();
     out.process_workers = slots.filter((s) => s.worker !== null).length;
     out.process_workers_started = slots.length;
@@ -129,8 +128,8 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
     w.on("error", (err) => log.error("worker failed", { worker: slot.index, error: err.stack ?? String(err) }));
     w.on("exit", (code) => {
       slot.worker = null;
-      // what this incarnation counted stays in the totals
-      for (const [k, v] of Object.entries(slot.status?.metrics ?? {})) if (!isLevel(k)) retired[k] = (retired[k] ?? 0) + v;
+      // what this incarnation counted stays in the totals, so they never go backwards
+      for (const [k, v] of Object.entries(slot.status?.metrics ?? {})) if (!isGauge(k)) retired[k] = (retired[k] ?? 0) + v;
       slot.status = null;
       if (slot.done || stopping) {
         slot.done = true;

@@ -7,6 +7,7 @@ import { restorePartition, snapshotPartition } from "./snapshot.js";
 import type { SpanBatch } from "../../pipeline/span-batch.js";
 import type { FoldConfig } from "./config.js";
 import { Fold } from "./fold.js";
+import { isGauge } from "../../pipeline/metrics.js";
 
 export interface FoldOperatorConfig extends Partial<FoldConfig> {
   /** Processing time between delta flushes to the sinks. */
@@ -17,9 +18,6 @@ export interface FoldOperatorConfig extends Partial<FoldConfig> {
    */
   emitOnTimer?: boolean;
 }
-
-/** Levels, not counts: not carried over a reset. */
-const LEVEL = new Set(["fold_pending_spans", "fold_state_bytes", "fold_bytes_per_pending_span", "fold_peak_pending_spans", "fold_peak_state_bytes"]);
 
 export class FoldOperator implements Operator {
   fold!: Fold;
@@ -66,7 +64,7 @@ export class FoldOperator implements Operator {
 
   reset(): void {
     // counters stay monotonic across rollbacks (re-read spans count again: work done)
-    for (const [k, v] of Object.entries(this.current())) if (!LEVEL.has(k)) this.carried[k] = (this.carried[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(this.current())) if (!isGauge(k)) this.carried[k] = (this.carried[k] ?? 0) + v;
     const { flushIntervalMs: _ignored, emitOnTimer: _emit, ...foldConfig } = this.config;
     this.fold = new Fold(this.ctx.interner, foldConfig);
     this.resets++;
