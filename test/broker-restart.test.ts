@@ -14,7 +14,7 @@ import { Interner } from "../pipeline/intern.js";
 import { ReplayGenerator } from "../sources/replay/generator.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { serviceEnv } from "./support/services.js";
-import { committedMessages, databaseUrl, sendTraces, sleep, waitFor } from "./support/stream.js";
+import { committedMessages, createTopic, databaseUrl, sendTraces, serverConnection, sleep, waitFor } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -49,12 +49,9 @@ const committed = () => committedMessages(admin, db, topic);
 
 beforeAll(async () => {
   privateKafka("up");
-  admin = await mysql.createConnection({ host: base.hostname, port: Number(base.port), user: decodeURIComponent(base.username), password: decodeURIComponent(base.password) });
+  admin = await serverConnection(base);
   await admin.query(`CREATE DATABASE ${db}`);
-  const a = kafka.admin();
-  await a.connect();
-  await a.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
-  await a.disconnect();
+  await createTopic(kafka, topic, 3);
 });
 afterAll(async () => {
   privateKafka("down");

@@ -19,7 +19,7 @@ import { HBaseSink } from "../sinks/hbase/sink.js";
 import { Rng } from "../sources/replay/rng.js";
 import { serviceEnv } from "./support/services.js";
 import { deleteTopics, dropHBaseTables } from "./support/cleanup.js";
-import { committedMessages, databaseUrl, sendTraces, sleep } from "./support/stream.js";
+import { committedMessages, createTopic, databaseUrl, sendTraces, serverConnection, sleep } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -33,7 +33,7 @@ const cleanup: string[] = [];
 const topics: string[] = [];
 
 beforeAll(async () => {
-  admin = await mysql.createConnection({ host: base.hostname, port: Number(base.port), user: decodeURIComponent(base.username), password: decodeURIComponent(base.password) });
+  admin = await serverConnection(base);
 });
 afterAll(async () => {
   for (const db of cleanup) await admin?.query(`DROP DATABASE IF EXISTS ${db}`);
@@ -62,10 +62,7 @@ class Scenario {
     await admin.query(`CREATE DATABASE ${this.db}`);
     cleanup.push(this.db);
     topics.push(this.topic);
-    const a = kafka.admin();
-    await a.connect();
-    await a.createTopics({ topics: [{ topic: this.topic, numPartitions: this.partitions, replicationFactor: 1 }], waitForLeaders: true });
-    await a.disconnect();
+    await createTopic(kafka, this.topic, this.partitions);
   }
 
   /** Generates and sends `spans` more spans, one message per trace keyed by trace id. */

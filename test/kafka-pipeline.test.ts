@@ -14,7 +14,7 @@ import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { buildSdkTrace } from "./support/sdk-trace.js";
 import { serviceEnv } from "./support/services.js";
-import { databaseUrl } from "./support/stream.js";
+import { createTopic, databaseUrl, serverConnection } from "./support/stream.js";
 import { deleteTopics, dropHBaseTables } from "./support/cleanup.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -29,7 +29,7 @@ let admin: mysql.Connection;
 const kafka = new Kafka({ clientId: "tracefold-test", brokers: brokers.split(","), logLevel: 1 });
 
 beforeAll(async () => {
-  admin = await mysql.createConnection({ host: mysqlBase.hostname, port: Number(mysqlBase.port), user: decodeURIComponent(mysqlBase.username), password: decodeURIComponent(mysqlBase.password) });
+  admin = await serverConnection(mysqlBase);
   await admin.query(`CREATE DATABASE ${db}`);
 });
 afterAll(async () => {
@@ -38,13 +38,6 @@ afterAll(async () => {
   await dropHBaseTables(hbaseThrift, created.flatMap((t) => [`t_${t}`, `i_${t}`]));
   await deleteTopics(brokers, created.flatMap((t) => [t, `${t}_dlq`]));
 });
-
-async function createTopic(topic: string, partitions: number): Promise<void> {
-  const a = kafka.admin();
-  await a.connect();
-  await a.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
-  await a.disconnect();
-}
 
 async function sendRaw(topic: string, value: Uint8Array): Promise<void> {
   const p = kafka.producer();
@@ -72,8 +65,8 @@ describe("Kafka -> tracefold -> MySQL (real broker, real MariaDB)", () => {
       writeFileSync(file, fx[format]);
       const topic = `spans_${format}_${run}`;
       created.push(topic);
-      await createTopic(topic, 3);
-      await createTopic(`${topic}_dlq`, 1);
+      await createTopic(kafka, topic, 3);
+      await createTopic(kafka, `${topic}_dlq`, 1);
       const p = tf(["produce", "--brokers", brokers, "--topic", topic, "--format", format, "--shape", shape, file]);
       expect(p.stderr).toBe("");
       expect(p.stdout).toMatch(/produced \d+ messages \(13 spans/);

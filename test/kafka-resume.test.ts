@@ -13,7 +13,7 @@ import { ReplayGenerator } from "../sources/replay/generator.js";
 import { traceMessages } from "../sources/kafka/replay-to-kafka.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { serviceEnv } from "./support/services.js";
-import { committedMessages, databaseUrl } from "./support/stream.js";
+import { committedMessages, createTopic, databaseUrl, serverConnection } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const brokers = serviceEnv("KAFKA_BROKERS");
@@ -26,12 +26,9 @@ const kafka = new Kafka({ clientId: "tracefold-test", brokers: brokers.split(","
 let admin: mysql.Connection;
 
 beforeAll(async () => {
-  admin = await mysql.createConnection({ host: base.hostname, port: Number(base.port), user: decodeURIComponent(base.username), password: decodeURIComponent(base.password) });
+  admin = await serverConnection(base);
   await admin.query(`CREATE DATABASE ${db}`);
-  const a = kafka.admin();
-  await a.connect();
-  await a.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
-  await a.disconnect();
+  await createTopic(kafka, topic, 3);
 });
 afterAll(async () => {
   await admin?.query(`DROP DATABASE IF EXISTS ${db}`);
@@ -95,10 +92,7 @@ describe("SIGTERM mid-stream, then restart (real Kafka, real MariaDB)", () => {
 describe("tracefold replay --to kafka", () => {
   it("streams the generator into a topic at a rate; folding the topic gives the same seed's truth", async () => {
     const t = `${topic}_replay`;
-    const a = kafka.admin();
-    await a.connect();
-    await a.createTopics({ topics: [{ topic: t, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
-    await a.disconnect();
+    await createTopic(kafka, t, 2);
     const tf = (args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "tracefold.mjs"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
     const r = tf(["replay", "--to", "kafka", "--brokers", brokers, "--topic", t, "--rate", "20000", "--spans", "30000", "--seed", "9", "--services", "10"]);
     expect(r.status, r.stderr).toBe(0);

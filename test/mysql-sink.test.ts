@@ -14,6 +14,7 @@ import { MysqlSink } from "../sinks/mysql/sink.js";
 import { MIGRATIONS } from "../sinks/mysql/schema.js";
 import { loadStore } from "../sinks/mysql/read.js";
 import { serviceEnv } from "./support/services.js";
+import { serverConnection } from "./support/stream.js";
 
 const base = new URL(serviceEnv("MYSQL_URL"));
 const dbName = `tracefold_test_${process.pid}_${Date.now() % 100000}`;
@@ -22,7 +23,7 @@ url.pathname = `/${dbName}`;
 let admin: mysql.Connection;
 
 beforeAll(async () => {
-  admin = await mysql.createConnection({ host: base.hostname, port: Number(base.port || 3306), user: decodeURIComponent(base.username), password: decodeURIComponent(base.password) });
+  admin = await serverConnection(base);
   await admin.query(`CREATE DATABASE ${dbName}`);
 });
 afterAll(async () => {

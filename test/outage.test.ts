@@ -20,7 +20,7 @@ import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { HBaseSink } from "../sinks/hbase/sink.js";
 import { serviceEnv } from "./support/services.js";
 import { deleteTopics, dropHBaseTables } from "./support/cleanup.js";
-import { sendTraces, sleep, waitFor } from "./support/stream.js";
+import { createTopic, sendTraces, sleep, waitFor } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -82,10 +82,7 @@ async function scenario(o: Outage): Promise<{ topic: string; spansPerTrace: Map<
   const c0 = await mysql.createConnection(`${server}/tracefold`);
   await c0.query(`CREATE DATABASE IF NOT EXISTS tracefold_outage_${o.name}`);
   await c0.end();
-  const a = kafka.admin();
-  await a.connect();
-  await a.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
-  await a.disconnect();
+  await createTopic(kafka, topic, 3);
   const gen = new ReplayGenerator({ seed: 5150, services: 12, partitions: 1, tracesPerSecond: 200, brokenTraceRate: 0.03 }, new Interner());
   const spansPerTrace = new Map<string, number>();
   let sent = 0;

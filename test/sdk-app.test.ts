@@ -18,10 +18,11 @@ import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { Kafka } from "kafkajs";
 import mysql from "mysql2/promise";
 import { HBaseSink } from "../sinks/hbase/sink.js";
+import type { EdgeCounts } from "../operators/fold/deltas.js";
 import { dropHBaseTables } from "./support/cleanup.js";
 import { runSdkApp, SERVICES, type SdkAppResult, type SdkAppSummary } from "./support/sdk-app.js";
 import { serviceEnv } from "./support/services.js";
-import { databaseUrl } from "./support/stream.js";
+import { createTopic, databaseUrl, serverConnection } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const brokers = serviceEnv("KAFKA_BROKERS");
@@ -42,7 +43,7 @@ const kafka = new Kafka({ clientId: "tracefold-test", brokers: brokers.split(","
 let admin: mysql.Connection;
 
 beforeAll(async () => {
-  admin = await mysql.createConnection({ host: mysqlBase.hostname, port: Number(mysqlBase.port), user: decodeURIComponent(mysqlBase.username), password: decodeURIComponent(mysqlBase.password) });
+  admin = await serverConnection(mysqlBase);
   await admin.query(`CREATE DATABASE ${db}`);
 });
 afterAll(async () => {
@@ -56,13 +57,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function createTopic(name: string, partitions: number): Promise<void> {
-  const a = kafka.admin();
-  await a.connect();
-  await a.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
-  await a.disconnect();
-}
-
 function consume(database: string) {
   return tf(["run", "--set", "source.type=kafka", "--set", `source.kafka.deadLetterTopic=${topic}_dlq`, "--set", `source.kafka.brokers=${brokers}`, "--set", `source.kafka.topic=${topic}`, "--set", "source.kafka.format=otlp_proto",
     "--set", `source.kafka.groupId=g-${topic}`, "--set", "source.kafka.bounded=true", "--set", "source.kafka.sessionTimeoutMs=6000",
@@ -71,18 +65,8 @@ function consume(database: string) {
     "--log-format", "json"]);
 }
 
-interface Edge {
-  client: string;
-  server: string;
-  type: string;
-  calls: number;
-  clientCalls: number;
-  serverCalls: number;
-  paired: number;
-  failed: number;
-  failedClient: number;
-  failedServer: number;
-}
+/** An edge as MySQL returns it (type as a plain string). */
+type Edge = Omit<EdgeCounts, "type"> & { type: string };
 
 const byEdge = (a: Edge, b: Edge) => `${a.client}|${a.server}|${a.type}`.localeCompare(`${b.client}|${b.server}|${b.type}`);
 
@@ -184,8 +168,8 @@ describe("an OpenTelemetry-instrumented app -> OTLP -> Kafka -> tracefold -> MyS
       return file;
     });
     const totalSpans = requests.reduce((n, r) => n + r.spans, 0);
-    await createTopic(topic, 3);
-    await createTopic(`${topic}_dlq`, 1);
+    await createTopic(kafka, topic, 3);
+    await createTopic(kafka, `${topic}_dlq`, 1);
     const p = tf(["produce", "--brokers", brokers, "--topic", topic, "--format", "otlp_proto", "--shape", "batch", ...files]);
     expect(p.stderr).toBe("");
     expect(p.stdout).toContain(`produced ${files.length} messages (${totalSpans} spans, 0 malformed`);

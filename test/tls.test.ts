@@ -14,6 +14,7 @@ import { MIGRATIONS } from "../sinks/mysql/schema.js";
 import { Interner } from "../pipeline/intern.js";
 import { silentLogger, type MessageBatch } from "../pipeline/contracts.js";
 import { serviceEnv } from "./support/services.js";
+import { serverConnection } from "./support/stream.js";
 
 const tlsBrokers = serviceEnv("KAFKA_TLS_BROKERS");
 const ca = serviceEnv("TRACEFOLD_TEST_CA_FILE");
@@ -77,7 +78,7 @@ describe("MySQL sink over TLS (real server)", () => {
   let admin: mysql.Connection;
 
   beforeAll(async () => {
-    admin = await mysql.createConnection({ host: base.hostname, port: Number(base.port || 3306), user: decodeURIComponent(base.username), password: decodeURIComponent(base.password) });
+    admin = await serverConnection(base);
     await admin.query(`CREATE DATABASE ${dbName}`);
   });
   afterAll(async () => {

@@ -12,20 +12,27 @@ export const T_MESSAGING = 1;
 export const T_DATABASE = 2;
 export const T_VIRTUAL = 3;
 
-export interface EdgeDelta {
-  minute: number;
+/** What every view of an edge counts (the fold's deltas, the report, the replay's truth). */
+export interface EdgeCounts {
   client: string;
   server: string;
   type: EdgeType;
   /** Every call once, however many halves were seen. */
   calls: number;
+  /** Calls whose client (or producer) half was seen. */
   clientCalls: number;
+  /** Calls whose server (or consumer) half was seen. */
   serverCalls: number;
+  /** Calls with both halves (rpc, messaging). */
   paired: number;
   /** Calls where either half failed. */
   failed: number;
   failedClient: number;
   failedServer: number;
+}
+
+export interface EdgeDelta extends EdgeCounts {
+  minute: number;
   /** Messaging calls whose consumer started before its producer ended (lag clamped to 0). */
   negativeLag: number;
   clientLatency: HistogramData | null;

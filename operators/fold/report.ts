@@ -4,7 +4,7 @@
  */
 import type { EmbeddedMetaStore } from "../../sinks/embedded/meta-store.js";
 import { addEdge } from "../../sinks/embedded/meta-store.js";
-import type { EdgeDelta, EdgeType } from "./deltas.js";
+import type { EdgeCounts, EdgeDelta } from "./deltas.js";
 import { emptyHistogram, mergeHistogram, percentile, type HistogramData } from "./histogram.js";
 
 export interface LatencySummary {
@@ -14,17 +14,7 @@ export interface LatencySummary {
   maxMs: number | null;
 }
 
-export interface ReportEdge {
-  client: string;
-  server: string;
-  type: EdgeType;
-  calls: number;
-  clientCalls: number;
-  serverCalls: number;
-  paired: number;
-  failed: number;
-  failedClient: number;
-  failedServer: number;
+export interface ReportEdge extends EdgeCounts {
   clientLatency: LatencySummary;
   serverLatency: LatencySummary;
   lag?: LatencySummary;

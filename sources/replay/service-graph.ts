@@ -22,7 +22,8 @@ export const CALL_MESSAGING = 2;
 export const CALL_EXTERNAL = 3;
 export type CallKind = typeof CALL_RPC | typeof CALL_DATABASE | typeof CALL_MESSAGING | typeof CALL_EXTERNAL;
 
-export type EdgeType = "rpc" | "messaging" | "database" | "virtual";
+export type { EdgeType } from "../../operators/fold/deltas.js";
+import type { EdgeType } from "../../operators/fold/deltas.js";
 
 /** The virtual client of root SERVER spans (DESIGN 3). */
 export const USER_NODE = "user";

@@ -4,24 +4,11 @@
  * re-running a fold. Counters live in typed arrays indexed by the graph's edge slots and services
  * (the hot loop only adds numbers); the Maps are built when read.
  */
+import type { EdgeCounts } from "../../operators/fold/deltas.js";
 import type { EdgeSlot, EdgeType, GraphService } from "./service-graph.js";
 
-export interface TruthEdge {
-  client: string;
-  server: string;
-  type: EdgeType;
-  /** Every call once, however many halves were emitted. */
-  calls: number;
-  /** Calls whose client (or producer) half was emitted. */
-  clientCalls: number;
-  /** Calls whose server (or consumer) half was emitted. */
-  serverCalls: number;
-  /** Calls with both halves emitted (rpc, messaging). */
-  paired: number;
-  /** Either half failed. */
-  failed: number;
-  failedClient: number;
-  failedServer: number;
+/** An edge's counts over what the generator emitted, with duration and lag sums. */
+export interface TruthEdge extends EdgeCounts {
   /** Client-observed duration (us) over the `clientCalls` client halves: sum and max. */
   clientDurationSumUs: number;
   clientDurationMaxUs: number;

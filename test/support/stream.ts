@@ -4,6 +4,7 @@
  * offsets checkpointed in MySQL, and polling with a deadline.
  */
 import type { Kafka, Message } from "kafkajs";
+import mysqlClient from "mysql2/promise";
 import type mysql from "mysql2/promise";
 import type { SpanBatch } from "../../pipeline/span-batch.js";
 import type { ReplayGenerator } from "../../sources/replay/generator.js";
@@ -43,5 +44,21 @@ export async function waitFor(what: string, ok: () => Promise<boolean>, timeoutM
   while (!(await ok())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(250);
+  }
+}
+
+/** A connection to the server of a mysql:// URL, no database selected (to create and drop them). */
+export function serverConnection(server: URL): Promise<mysql.Connection> {
+  return mysqlClient.createConnection({ host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) });
+}
+
+/** Creates a topic and waits for its leaders. */
+export async function createTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
+  const a = kafka.admin();
+  await a.connect();
+  try {
+    await a.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await a.disconnect();
   }
 }
