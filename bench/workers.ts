@@ -55,9 +55,9 @@ try {
       // the time before the first member joined (startup, group join) is not consumption
       const at = (msg: string) => Date.parse(new RegExp(`"time":"([^"]+)","level":"info","msg":"${msg}"`).exec(run.stderr)?.[1] ?? "");
       const joinS = (at("joined the consumer group") - at("starting workers")) / 1000;
-      const n = Number(/^(\d+) spans in/m.exec(run.stdout)?.[1] ?? 0);
+      const reread = Number(/(\d+) read again after rollbacks/.exec(run.stdout)?.[1] ?? 0);
       const rate = spans / Math.max(0.1, wall - joinS);
-      console.log(`${w} | ${round} | ${Math.round(rate).toLocaleString("en-US")} | ${wall.toFixed(1)} | ${(user + sys).toFixed(1)} | ${((user + sys) / (spans / 1e6)).toFixed(2)} | ${Math.round(rssKb / 1024)}   (spans folded incl. re-reads after rollbacks: ${n})`);
+      console.log(`${w} | ${round} | ${Math.round(rate).toLocaleString("en-US")} | ${wall.toFixed(1)} | ${(user + sys).toFixed(1)} | ${((user + sys) / (spans / 1e6)).toFixed(2)} | ${Math.round(rssKb / 1024)}   (spans read again after rollbacks: ${reread})`);
     }
   }
 } finally {

@@ -169,7 +169,9 @@ async function runCommand(args: string[]): Promise<number> {
     const m = r.metrics;
     process.stdout.write(
       `topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n` +
-        `${m.fold_spans_in ?? 0} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? 0} worker(s), dead letters ${m.runtime_dead_letters ?? 0}, ` +
+        // spans read again after a rollback are work done, not input: the summary counts input
+        `${(m.fold_spans_in ?? 0) - (m.fold_spans_reprocessed ?? 0)} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? 0} worker(s), ` +
+          `${m.fold_spans_reprocessed ?? 0} read again after rollbacks, dead letters ${m.runtime_dead_letters ?? 0}, ` +
         `checkpoints ${m.runtime_checkpoints ?? 0}, rollbacks ${m.runtime_rollbacks ?? 0}, worker restarts ${m.process_worker_restarts}${r.stopped ? " (stopped by signal: windows left open, saved with the checkpoint)" : ""}\n`,
     );
     return r.exitCode;

@@ -16,7 +16,7 @@
  * instance of each node.
  */
 import type { Collector, DeadLetter, Logger, MessageBatch, Operator, RuntimeContext, Sink, Source } from "./contracts.js";
-import type { TracefoldError } from "./errors.js";
+import { TracefoldError } from "./errors.js";
 import { silentLogger } from "./contracts.js";
 import { Interner } from "./intern.js";
 import type { Registry } from "./registry.js";
@@ -191,24 +191,25 @@ export class LocalRuntime {
    * their deltas with the input positions and their pending state as one item, the sinks store
    * it (MySQL: one transaction), and only then are the positions committed to the source.
    */
-  async checkpoint(): Promise<void> {
+  async checkpoint(): Promise<boolean> {
     // one at a time: the timer and the pump may both ask
     const run = this.checkpointChain.then(() => this.checkpointNow());
-    this.checkpointChain = run.catch(() => {});
+    this.checkpointChain = run.then(() => {}, () => {});
     return run;
   }
 
   private checkpointChain: Promise<void> = Promise.resolve();
 
-  private async checkpointNow(): Promise<void> {
+  /** true: stored and committed (or nothing to store); false: skipped or fenced (rolled back). */
+  private async checkpointNow(): Promise<boolean> {
     const sources = this.sources();
-    if (!sources.some((s) => s.positions)) return;
+    if (!sources.some((s) => s.positions)) return true;
     const t0 = this.now();
     await this.drainWrites();
     for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
     // a rebalance is pending: its rollback discards this state anyway, and the positions no
     // longer match the deltas (revoked partitions)
-    if (sources.some((s) => s.holding)) return;
+    if (sources.some((s) => s.holding)) return false;
     const positions = sources.flatMap((s) => s.positions?.() ?? []);
     for (const n of this.nodes.values()) if (n.kind === "operator" && n.impl.checkpoint) n.impl.checkpoint(this.collectors.get(n.spec.name)!, positions);
     try {
@@ -222,12 +223,13 @@ export class LocalRuntime {
       this.log.warn("checkpoint fenced: a partition has a newer owner; rolling back", { error: (err as Error).message });
       for (const s of sources) s.hold?.();
       await this.rollbackNow("fenced checkpoint");
-      return;
+      return false;
     }
     for (const s of sources) await s.commit?.(positions.filter((p) => (s.positions?.() ?? []).some((q) => q.topic === p.topic && q.partition === p.partition)));
     this.checkpoints++;
     this.lastCheckpointMs = this.now() - t0;
     this.lastCheckpointAt = this.now();
+    return true;
   }
 
   /** A node's implementation, typed by the caller (tests and the CLI read stores through this). */
@@ -290,12 +292,19 @@ export class LocalRuntime {
     try {
       await Promise.all(byKind("source").map((n) => this.pump(n.spec.name, n.impl as Source)));
       if (this.fatal) throw this.fatal;
+      const rollbacksAtEnd = this.rollbacks;
       if (!this.stopping) {
         for (const n of byKind("operator")) (n.impl as Operator).finish(this.collectors.get(n.spec.name)!);
       }
       await this.drainWrites();
       // end of input or a stop: the last checkpoint (on a stop it carries the open windows)
-      await this.checkpoint();
+      const stored = await this.checkpoint();
+      // a rebalance at the very end (another member left) either made it impossible or rolled
+      // the state back to the previous checkpoint (discarding the windows closed above): what
+      // this member did since is not stored. Ending here would lose it from a bounded run;
+      // failing makes the worker restart and re-read from the checkpoint, as after a crash
+      if (!this.stopping && (!stored || this.rollbacks !== rollbacksAtEnd))
+        throw new TracefoldError("TF_FENCED", "the input ended while a rebalance was pending: the last checkpoint could not be stored; resuming from the previous one", "runtime");
       for (const n of byKind("sink")) await (n.impl as Sink).flush();
     } finally {
       clearInterval(timer);

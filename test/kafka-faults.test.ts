@@ -175,7 +175,7 @@ describe("faults with the real services: totals stay exact", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/injected fault: worker \d dies at batch 1/);
     expect(r.stderr).toContain("worker died; restarting it");
-    expect(await s.committed()).toBe(s.sent);
+    expect(await s.committed(), r.stderr).toBe(s.sent);
     expect(s.differences()).toEqual([]);
     expect(await s.hbaseMissing()).toEqual([]);
   });

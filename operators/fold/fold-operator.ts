@@ -52,6 +52,7 @@ export class FoldOperator implements Operator {
   }
 
   checkpoint(out: Collector, positions: Position[]): void {
+    this.spansAtCheckpoint = this.fold.counters.spansIn;
     const states = this.fold.partitions.map((P) => ({ partition: P.partition, state: snapshotPartition(this.fold, P.partition) }));
     const item: Checkpoint = { kind: "checkpoint", deltas: this.fold.drain(), offsets: positions, states };
     out.emit(item);
@@ -63,6 +64,9 @@ export class FoldOperator implements Operator {
   }
 
   reset(): void {
+    // what was folded since the last checkpoint is discarded here and read again
+    this.spansReprocessed += this.fold.counters.spansIn - this.spansAtCheckpoint;
+    this.spansAtCheckpoint = 0;
     // counters stay monotonic across rollbacks (re-read spans count again: work done)
     for (const [k, v] of Object.entries(this.current())) if (!isGauge(k)) this.carried[k] = (this.carried[k] ?? 0) + v;
     const { flushIntervalMs: _ignored, emitOnTimer: _emit, ...foldConfig } = this.config;
@@ -71,6 +75,9 @@ export class FoldOperator implements Operator {
   }
 
   resets = 0;
+  /** Spans folded, then discarded by a rollback and read again (counted twice in fold_spans_in). */
+  spansReprocessed = 0;
+  private spansAtCheckpoint = 0;
 
   close(): void {}
 
@@ -81,6 +88,7 @@ export class FoldOperator implements Operator {
     const out = this.current();
     for (const [k, v] of Object.entries(this.carried)) out[k] = (out[k] ?? 0) + v;
     out.fold_resets = this.resets;
+    out.fold_spans_reprocessed = this.spansReprocessed;
     out.interner_names_over_budget = this.ctx.interner.overflowed;
     return out;
   }
