@@ -164,13 +164,18 @@ async function runCommand(args: string[]): Promise<number> {
   if (cfg["source.type"] === "kafka" && cfg["sinks.meta"] !== "embedded") {
     // the multi-worker process: worker threads, each its own consumer-group member (the embedded
     // stores live in one thread, so with them the job runs in-process like replay and file input)
-    const { runProcess } = await import("./process.js");
-    const r = await runProcess(cfg, log);
+    // input not keyed by trace id: the keyBy(traceId) shuffle between the worker threads
+    const shuffled = cfg["source.kafka.keyedByTraceId"] === false;
+    if (shuffled && cfg["runtime.shuffle"] === "topic") {
+      const { runRepartitionJob } = await import("./repartition.js");
+      return runRepartitionJob(cfg, log);
+    }
+    const r = shuffled ? await (await import("./shuffle.js")).runShuffleProcess(cfg, log) : await (await import("./process.js")).runProcess(cfg, log);
     const m = r.metrics;
     process.stdout.write(
       `topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n` +
         // spans read again after a rollback are work done, not input: the summary counts input
-        `${(m.fold_spans_in ?? 0) - (m.fold_spans_reprocessed ?? 0)} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? 0} worker(s), ` +
+        `${(m.fold_spans_in ?? 0) - (m.fold_spans_reprocessed ?? 0)} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? m.process_workers ?? 0} worker(s), ` +
           `${m.fold_spans_reprocessed ?? 0} read again after rollbacks, dead letters ${m.runtime_dead_letters ?? 0}, ` +
         `checkpoints ${m.runtime_checkpoints ?? 0}, rollbacks ${m.runtime_rollbacks ?? 0}, worker restarts ${m.process_worker_restarts}${r.stopped ? " (stopped by signal: windows left open, saved with the checkpoint)" : ""}\n`,
     );

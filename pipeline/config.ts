@@ -35,6 +35,7 @@ export const SCHEMA: Record<string, Field> = {
   "source.kafka.fromBeginning": f("bool", true, "With no committed offset, start at the earliest offset (else the latest)."),
   "source.kafka.bounded": f("bool", false, "Read to the end offsets the topic had at start, then close every window and stop (backfills, tests)."),
   "source.kafka.sessionTimeoutMs": f("int", 30_000, "Consumer-group session timeout (ms).", { min: 1000 }),
+  "source.kafka.keyedByTraceId": f("bool", true, "The producers partition the topic by trace id (every span of a trace in one partition): each worker folds its own partitions. false: a keyBy(traceId) shuffle sends every span to the worker owning its trace (runtime.shuffle)."),
   "source.kafka.deadLetterTopic": f("string", "", "Topic for malformed messages (headers: source topic, partition, offset, error code, reason); empty: log only."),
   "source.kafka.saslMechanism": f("string", "", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (empty: none).", { enum: ["", "plain", "scram-sha-256", "scram-sha-512"] }),
   "source.kafka.saslUsername": f("string", "", "SASL user name."),
@@ -87,6 +88,10 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
   "runtime.workers": f("string", "auto", "Worker threads: `auto` (one per core) or a number. With Kafka input each worker runs its own consumer-group member(s), so partitions spread over workers and pods; replay and file input run in one thread."),
   "runtime.consumersPerWorker": f("int", 1, "Kafka consumer-group members per worker thread.", { min: 1 }),
+  "runtime.shuffle": f("string", "thread", "How input not keyed by trace id is re-keyed: thread (between the worker threads of one process, which must own every partition of the topic) or topic (through a repartition topic keyed by trace id, across processes).", { enum: ["thread", "topic"] }),
+  "runtime.keyGroups": f("int", 64, "Key groups of the shuffled fold (its unit of state, Flink's max parallelism): fixed for the life of a deployment, at least the worker count.", { min: 1 }),
+  "runtime.exchangeCompression": f("string", "none", "LZ4 on the batches the shuffle hands between worker threads: none or lz4 (bench/README.md has both).", { enum: ["none", "lz4"] }),
+  "runtime.exchangeCredits": f("int", 4, "Credit-based flow control: batches in flight from one worker to another, and input batches handed to one worker.", { min: 1 }),
   "runtime.drainTimeoutMs": f("int", 20_000, "SIGTERM budget: stop fetching, checkpoint the pending state (no window closed), flush, commit and leave the group within this; keep it below Kubernetes' terminationGracePeriodSeconds (ms).", { min: 100 }),
   "runtime.workerRestartBackoffMs": f("int", 1_000, "First delay before a dead worker thread is restarted (doubles up to 30 s while it keeps dying).", { min: 0 }),
   "http.listen": f("string", "auto", "host:port of /metrics, /livez and /readyz; `auto`: 0.0.0.0:9464 with Kafka input, off otherwise; `off`: never."),
@@ -151,6 +156,8 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     if (cfg["sinks.hbase.client"] === "thrift2" && cfg["sinks.hbase.thrift"] === "") problems.push("sinks.hbase.thrift: sinks.traces=hbase with the thrift2 client needs host:port");
     if (cfg["sinks.hbase.client"] === "rest" && cfg["sinks.hbase.rest"] === "") problems.push("sinks.hbase.rest: sinks.traces=hbase with the rest client needs a URL");
   }
+  if (cfg["source.type"] === "kafka" && cfg["source.kafka.keyedByTraceId"] === false && cfg["sinks.meta"] !== "mysql")
+    problems.push("source.kafka.keyedByTraceId: the shuffle (false) keeps its checkpoints in MySQL: it needs sinks.meta=mysql");
   if (!/^(auto|[1-9]\d*)$/.test(cfg["runtime.workers"] as string)) problems.push(`runtime.workers: must be auto or a number >= 1, got ${JSON.stringify(cfg["runtime.workers"])}`);
   if (!/^(auto|off|[^:]*:\d+)$/.test(cfg["http.listen"] as string)) problems.push(`http.listen: must be host:port, auto or off, got ${JSON.stringify(cfg["http.listen"])}`);
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))

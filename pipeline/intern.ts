@@ -95,6 +95,13 @@ export class Interner {
     return s;
   }
 
+  /** The UTF-8 bytes of a name, as a view into the arena (valid until the next insert). */
+  bytesOf(id: number): Uint8Array {
+    if (id < 0 || id >= this.count) throw new RangeError(`intern id ${id} out of range`);
+    const off = this.offsets[id];
+    return this.arena.subarray(off, off + this.lengths[id]);
+  }
+
   /** Looks a string up without inserting it; -1 when unknown. */
   lookup(s: string): number {
     if (s.length === 0) return NONE_ID;

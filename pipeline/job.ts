@@ -21,7 +21,7 @@ export function buildJob(cfg: Config): TopologyDescription {
   if (cfg["source.type"] === "kafka") {
     const k = section(cfg, "source.kafka");
     const { format, deadLetterTopic: _dlq, ...kafka } = k;
-    b.source("kafka", "kafka", { ...dropEmpty(kafka), keyedByTraceId: true });
+    b.source("kafka", "kafka", dropEmpty(kafka));
     b.operator("decode", "decode", { format, maxMessageBytes: cfg["decode.maxMessageBytes"] }, { inputs: ["kafka"], parallelism: workers });
     spans = "decode";
   } else if (cfg["source.type"] === "file") {

@@ -14,11 +14,10 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Kafka } from "kafkajs";
-import type { Server } from "node:http";
-import { httpListen, section, workerCount, type Config } from "./config.js";
+import { section, workerCount, type Config } from "./config.js";
 import type { Logger } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
-import { startHealthServer } from "./http.js";
+import { closeServer, onStopSignals, serveHealth } from "./lifecycle.js";
 import { isGauge } from "./metrics.js";
 import type { WorkerData, WorkerStatus } from "./worker.js";
 import { connectionFromSettings, kafkajsConfig } from "../sources/kafka/config.js";
@@ -152,47 +151,30 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
     });
   };
 
-  let server: Server | null = null;
-  const listen = httpListen(cfg);
-  if (listen) {
-    server = await startHealthServer(listen.host, listen.port, { metrics: merged, readiness });
-    const a = server.address();
-    log.info("serving /metrics, /livez, /readyz", { address: typeof a === "object" && a ? `${a.address}:${a.port}` : String(a) });
-  }
-
-  let signalled = 0;
-  let drainTimer: NodeJS.Timeout | null = null;
-  const onSignal = (sig: string) => {
-    signalled++;
-    if (signalled > 1) {
-      log.warn("second signal: exiting now", { signal: sig });
-      process.exit(130);
-    }
-    stopping = true;
-    const budget = cfg["runtime.drainTimeoutMs"] as number;
-    log.info("stopping: no more input is read; open windows are kept, not closed", { signal: sig, drainBudgetMs: budget });
-    for (const s of slots) s.worker?.postMessage({ type: "stop" });
-    if (slots.every((s) => s.done || !s.worker)) {
-      for (const s of slots) s.done = true;
-      finish();
-    }
-    drainTimer = setTimeout(() => {
-      log.error("drain budget exceeded: terminating the workers (their partitions resume from the last checkpoint)", { drainBudgetMs: budget });
+  const server = await serveHealth(cfg, log, { metrics: merged, readiness });
+  const uninstall = onStopSignals(
+    cfg,
+    log,
+    () => {
+      stopping = true;
+      for (const s of slots) s.worker?.postMessage({ type: "stop" });
+      if (slots.every((s) => s.done || !s.worker)) {
+        for (const s of slots) s.done = true;
+        finish();
+      }
+    },
+    () => {
+      // their partitions resume from the last checkpoint
       exitCode = 1;
       for (const s of slots) void s.worker?.terminate();
-    }, budget);
-    drainTimer.unref();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+    },
+  );
   for (const s of slots) start(s);
   try {
     await finished;
   } finally {
-    if (drainTimer) clearTimeout(drainTimer);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    uninstall();
+    await closeServer(server);
   }
   return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode };
 }

@@ -153,6 +153,11 @@ export class SpanBatch {
     return j;
   }
 
+  /** Makes room for n rows (keeps the rows held). */
+  ensureCapacity(n: number): void {
+    if (n > this.capacity) this.grow(Math.max(n, this.capacity * 2));
+  }
+
   private grow(n: number): void {
     this.capacity = n;
     this.tid = growU32(this.tid, n * 4);

@@ -43,6 +43,12 @@ try {
   failed++;
 }
 rmSync(dir, { recursive: true, force: true });
+// a service that died during the run explains failures that follow: say which, with its log's end
+const after = spawnSync("bash", [services, "status"], { cwd: root, encoding: "utf8" });
+if (after.status !== 0) {
+  process.stderr.write(`tests: a service was down after the run:\n${after.stdout}`);
+  spawnSync("bash", ["-c", 'for f in .state/kafka/logs/kafka.log .state/hbase/logs/master.log .state/mariadb/logs/mariadbd.log; do [ -f "$f" ] && { echo "--- tail of $f"; tail -n 30 "$f"; }; done'], { cwd: root, stdio: "inherit" });
+}
 if (!alreadyUp && !process.env.TRACEFOLD_KEEP_SERVICES) run("bash", [services, "down"]);
 if (status !== 0 && failed === 0) failed++;
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);

@@ -91,5 +91,5 @@ describe("Kafka broker restarted mid-stream (a private real broker)", () => {
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(spawnSync(process.execPath, [BIN, "topology", "--mysql-url", url, "--json"], { cwd: ROOT, encoding: "utf8" }).stdout);
     expect(checkAgainstTruth(report, gen.truth).differences).toEqual([]);
-  });
+  }, 480_000); // the waits above: up to 90 s + 2 broker restarts + 180 s + a bounded run
 });

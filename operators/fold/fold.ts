@@ -58,15 +58,18 @@ export class Fold extends FoldAggregates {
 
   // ---------------------------------------------------------------------------------- hot path
 
-  processBatch(b: SpanBatch, nowMs = 0): void {
-    const P = this.partition(b.partition);
+  /**
+   * Folds rows [from, to) of a batch into the state of `partition` (the input partition, or
+   * after a keyBy shuffle the key group).
+   */
+  processBatch(b: SpanBatch, nowMs = 0, from = 0, to = b.length, partition = b.partition): void {
+    const P = this.partition(partition);
     P.lastInputMs = nowMs;
     const c = this.config;
     const ooo = c.outOfOrdernessMs * 1000;
     const lateness = c.allowedLatenessMs * 1000;
-    const n = b.length;
-    this.counters.spansIn += n;
-    for (let i = 0; i < n; i++) {
+    this.counters.spansIn += to - from;
+    for (let i = from; i < to; i++) {
       const flags = b.flags[i];
       const noStart = (flags & F_NO_START) !== 0;
       const start = b.startUs[i];

@@ -50,8 +50,13 @@ export interface OffsetCommit {
 export interface MetaWrite {
   deltas: FoldDeltas;
   offsets?: OffsetCommit[];
-  /** Pending fold state per partition, saved with the offsets (a checkpoint). */
-  states?: Array<{ partition: number; state: Uint8Array }>;
+  /**
+   * Pending fold state per partition, saved with the offsets (a checkpoint); with `topic`, only
+   * for that topic's row (the key groups of a shuffled fold live under "<topic>#kg").
+   */
+  states?: Array<{ partition: number; state: Uint8Array; topic?: string }>;
+  /** More deltas stored in the same transaction (one per worker of a shuffled fold). */
+  moreDeltas?: FoldDeltas[];
 }
 
 const TRANSIENT = new Set(["ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT", "PROTOCOL_CONNECTION_LOST", "ECONNRESET", "ETIMEDOUT", "ECONNREFUSED", "ER_CON_COUNT_ERROR"]);
@@ -131,6 +136,7 @@ export class MysqlSink implements Sink {
         // these partitions waits for this checkpoint and then loads it
         if (w.offsets?.length) await this.checkOwnership(conn, w.offsets);
         await this.writeDeltas(conn, w.deltas);
+        for (const d of w.moreDeltas ?? []) await this.writeDeltas(conn, d);
         if (w.offsets?.length) await this.writeOffsets(conn, w.offsets);
         if (w.states) await this.writeStates(conn, w);
         await conn.commit();
@@ -267,8 +273,13 @@ export class MysqlSink implements Sink {
   /** The fold's pending state per partition: replaced at each checkpoint (NULL when none). */
   private async writeStates(conn: PoolConnection, w: MetaWrite): Promise<void> {
     const group = this.config.consumerGroup ?? "tracefold";
-    const byPartition = new Map((w.states ?? []).map((s) => [s.partition, s.state]));
-    const rows = (w.offsets ?? []).map((o) => [group, o.topic, o.partition, byPartition.has(o.partition) ? Buffer.from(byPartition.get(o.partition)!) : null, Date.now()]);
+    const byPartition = new Map((w.states ?? []).filter((s) => s.topic === undefined).map((s) => [s.partition, s.state]));
+    const byTopic = new Map((w.states ?? []).filter((s) => s.topic !== undefined).map((s) => [`${s.topic}/${s.partition}`, s.state]));
+    const stateOf = (o: OffsetCommit) => byTopic.get(`${o.topic}/${o.partition}`) ?? byPartition.get(o.partition);
+    const rows = (w.offsets ?? []).map((o) => {
+      const st = stateOf(o);
+      return [group, o.topic, o.partition, st ? Buffer.from(st.buffer, st.byteOffset, st.byteLength) : null, Date.now()];
+    });
     await this.upsertCustom(conn, "fold_checkpoints", ["consumer_group", "topic", "kafka_partition", "state", "updated_at"], "state = VALUES(state), updated_at = VALUES(updated_at)", rows);
   }
 

@@ -184,6 +184,8 @@ export class KafkaSource implements Source {
     // batches fetched before the seek are stale for kafkajs; any that slipped into the queue go
     for (const p of this.queue.splice(0)) p.taken(false);
     this.rollbacks++;
+    this.ended = false;
+    this.endAfterQueue = false;
     this.holding = false;
     this.consumer.resume([{ topic: this.config.topic }]);
     this.checkBoundedEnd();
@@ -202,8 +204,20 @@ export class KafkaSource implements Source {
       const next = this.position.get(p) ?? this.committed.get(p) ?? 0;
       if (end > 0 && next < end) return;
     }
-    if (this.queue.length === 0) this.interrupt();
+    if (this.queue.length === 0) this.endInput();
     else this.endAfterQueue = true;
+  }
+
+  /** Bounded mode reached the end offsets; a rewind (rollback) opens the input again. */
+  ended = false;
+
+  private endInput(): void {
+    this.ended = true;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w(null);
+    }
   }
 
   private endAfterQueue = false;
@@ -214,7 +228,7 @@ export class KafkaSource implements Source {
       p.taken(true);
       return p.batch;
     }
-    if (this.stopped || this.endAfterQueue) return null;
+    if (this.stopped || this.ended || this.endAfterQueue) return null;
     return new Promise((resolve) => (this.waiter = resolve));
   }
 

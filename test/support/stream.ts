@@ -9,6 +9,7 @@ import type mysql from "mysql2/promise";
 import type { SpanBatch } from "../../pipeline/span-batch.js";
 import type { ReplayGenerator } from "../../sources/replay/generator.js";
 import { traceMessages } from "../../sources/kafka/replay-to-kafka.js";
+import { encodeOtlp } from "../../sources/replay/otlp-encode.js";
 
 /** The server's URL with another database. */
 export function databaseUrl(server: URL | string, database: string): string {
@@ -17,12 +18,17 @@ export function databaseUrl(server: URL | string, database: string): string {
   return u.toString();
 }
 
-/** Generates `spans` more spans and sends them; returns the number of messages sent. */
-export async function sendTraces(kafka: Kafka, topic: string, gen: ReplayGenerator, spans: number, onBatch?: (b: SpanBatch) => void): Promise<number> {
+/**
+ * Generates `spans` more spans and sends them; returns the number of messages sent. `span`: one
+ * span per message keyed by its span id, so a trace's spans land in different partitions (a
+ * topic not keyed by trace id).
+ */
+export async function sendTraces(kafka: Kafka, topic: string, gen: ReplayGenerator, spans: number, onBatch?: (b: SpanBatch) => void, shape: "trace" | "span" = "trace"): Promise<number> {
   const messages: Message[] = [];
   gen.generate(spans, (b) => {
     onBatch?.(b);
-    messages.push(...traceMessages(b));
+    if (shape === "trace") messages.push(...traceMessages(b));
+    else for (let i = 0; i < b.length; i++) messages.push({ key: `${b.sid[i * 2].toString(16)}-${b.sid[i * 2 + 1].toString(16)}`, value: Buffer.from(encodeOtlp(b, [i])) });
   });
   const p = kafka.producer();
   await p.connect();
