@@ -123,8 +123,11 @@ export interface Source {
   interrupt?(): void;
   /** Positions handed to the pipeline so far (sources with offsets). */
   positions?(): Position[];
-  /** Tells the source's system the positions are durable (e.g. commits Kafka offsets). */
-  commit?(positions: Position[]): Promise<void>;
+  /**
+   * Tells the source's system the positions are durable (e.g. commits Kafka offsets);
+   * `committedBySink`: a sink already committed them (in a Kafka transaction), only note them.
+   */
+  commit?(positions: Position[], committedBySink?: boolean): Promise<void>;
   /**
    * Called after every change of the partitions assigned to this member (a rebalance), once the
    * source holds (see hold()); the runtime rolls back to the last checkpoint and rewinds.
@@ -162,6 +165,13 @@ export interface Sink {
   metrics?(): Record<string, number>;
   /** Sinks that store checkpoints: what was saved for these partitions of a topic. */
   loadCheckpoint?(topic: string, partitions: number[]): Promise<SavedPartition[]>;
+  /**
+   * Sinks that commit the input positions themselves, atomically with what they wrote (Kafka
+   * transactions): called at every checkpoint after flush(); TF_FENCED rolls back.
+   */
+  commitPositions?(positions: Position[]): Promise<void>;
+  /** A rollback: drop what was written since the last checkpoint where possible (abort). */
+  reset?(): Promise<void>;
 }
 
 export const consoleLogger = (json: boolean, stream: NodeJS.WritableStream = process.stderr): Logger => {

@@ -231,11 +231,14 @@ export class ExchangeReader {
     this.map.fill(0);
   }
 
-  /** Decodes a batch into `into` (reset first; rows sorted by key group, see `segments`). */
-  read(buf: ArrayBuffer | Uint8Array, into: SpanBatch): void {
+  /**
+   * Decodes a batch into `into`: replacing its rows (rows sorted by key group, see `segments`),
+   * or with `append` after them (the segments then count from the first appended row).
+   */
+  read(buf: ArrayBuffer | Uint8Array, into: SpanBatch, append = false): number {
     const view = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
     // typed views need aligned offsets: copy a misaligned view (e.g. a Kafka message's Buffer)
-    const bytes = view.byteOffset % 8 === 0 ? view : view.slice();
+    const bytes = view.byteOffset % 8 === 0 ? view : new Uint8Array(view);
     const base = bytes.byteOffset;
     const ab = bytes.buffer;
     const h = new Uint32Array(ab, base, HEADER / 4);
@@ -261,21 +264,22 @@ export class ExchangeReader {
       p += len;
     }
     let off = base + HEADER + segBytes + align8(nnames * 8 + nameBytes);
-    into.reset(into.partition);
-    into.ensureCapacity(n);
-    into.length = n;
+    if (!append) into.reset(into.partition);
+    const at = into.length;
+    into.ensureCapacity(at + n);
+    into.length = at + n;
     const take = <T extends Float64Array | Uint32Array>(Ctor: { new (b: ArrayBufferLike, o: number, l: number): T }, count: number, bytesPer: number): T => {
       const v = new Ctor(ab, off, count);
       off += count * bytesPer;
       return v;
     };
-    into.startUs.set(take(Float64Array, n, 8));
-    into.durUs.set(take(Float64Array, n, 8));
-    into.tid.set(take(Uint32Array, n * 4, 4));
-    into.sid.set(take(Uint32Array, n * 2, 4));
-    into.pid.set(take(Uint32Array, n * 2, 4));
-    into.lnkTid.set(take(Uint32Array, n * 4, 4));
-    into.lnkSid.set(take(Uint32Array, n * 2, 4));
+    into.startUs.set(take(Float64Array, n, 8), at);
+    into.durUs.set(take(Float64Array, n, 8), at);
+    into.tid.set(take(Uint32Array, n * 4, 4), at * 4);
+    into.sid.set(take(Uint32Array, n * 2, 4), at * 2);
+    into.pid.set(take(Uint32Array, n * 2, 4), at * 2);
+    into.lnkTid.set(take(Uint32Array, n * 4, 4), at * 4);
+    into.lnkSid.set(take(Uint32Array, n * 2, 4), at * 2);
     const map = this.map;
     for (const col of NAME_COLS) {
       const src = new Int32Array(ab, off, n);
@@ -283,13 +287,19 @@ export class ExchangeReader {
       const dst = into[col];
       for (let k = 0; k < n; k++) {
         const id = src[k];
-        dst[k] = id <= 1 ? id : map[id];
+        dst[at + k] = id <= 1 ? id : map[id];
       }
     }
-    into.kind.set(new Uint8Array(ab, off, n));
+    into.kind.set(new Uint8Array(ab, off, n), at);
     off += n;
-    into.flags.set(new Uint8Array(ab, off, n));
+    into.flags.set(new Uint8Array(ab, off, n), at);
+    return n;
   }
+}
+
+/** Rows of a batch as one standalone exchange batch (segment 0 holds them all). */
+export function encodeExchangeRows(b: SpanBatch, rows: readonly number[]): ArrayBuffer {
+  return new ExchangeWriter(b.interner).write(b, Int32Array.from(rows), 0, rows.length, [0, 0, rows.length], true);
 }
 
 /** LZ4 block (lz4-napi: u32 size + block) of a batch, as a transferable ArrayBuffer. */

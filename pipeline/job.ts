@@ -32,9 +32,33 @@ export function buildJob(cfg: Config): TopologyDescription {
     b.source("replay", "replay", { ...section(cfg, "source.replay"), keyedByTraceId: true });
     spans = "replay";
   }
+  if (cfg["runtime.stage"] === "repartition") {
+    // runtime.shuffle=topic, stage 1: trace details to HBase, compact records re-keyed by trace
+    // id into the repartition topic (pipeline/repartition.ts), no fold here
+    const k = section(cfg, "source.kafka");
+    const { format: _f, deadLetterTopic: _d, topic, groupId, keyedByTraceId: _k, ...conn } = k;
+    b.sink("repartition", "repartition", {
+      ...dropEmpty(conn),
+      topic: cfg["runtime.repartitionTopic"],
+      partitions: cfg["runtime.repartitionPartitions"],
+      sourceTopic: topic,
+      groupId,
+      compression: "lz4",
+    }, { inputs: [spans] });
+    addTraces(b, cfg, spans);
+    return b.build(registry.types);
+  }
   // with offsets to commit, deltas leave only inside checkpoints (exactly-once aggregates)
   const foldCfg = { ...section(cfg, "fold"), ...(cfg["source.type"] === "kafka" ? { emitOnTimer: false } : {}) };
   b.operator("fold", "fold", foldCfg, { inputs: [spans], parallelism: workers, key: "traceId" });
+  addTraces(b, cfg, spans);
+  const meta = cfg["sinks.meta"] as string;
+  b.sink("meta", meta === "embedded" ? "embedded_meta" : meta, meta === "mysql" ? dropEmpty(section(cfg, "sinks.mysql")) : {}, { inputs: ["fold"] });
+  return b.build(registry.types);
+}
+
+/** The trace-details sink, fed before any shuffle. */
+function addTraces(b: TopologyBuilder, cfg: Config, spans: string): void {
   const traces = cfg["sinks.traces"] as string;
   b.sink(
     "traces",
@@ -42,9 +66,6 @@ export function buildJob(cfg: Config): TopologyDescription {
     traces === "hbase" ? dropEmpty(section(cfg, "sinks.hbase")) : traces === "embedded" ? { maxTraces: cfg["sinks.traceStore.maxTraces"] } : {},
     { inputs: [spans] },
   );
-  const meta = cfg["sinks.meta"] as string;
-  b.sink("meta", meta === "embedded" ? "embedded_meta" : meta, meta === "mysql" ? dropEmpty(section(cfg, "sinks.mysql")) : {}, { inputs: ["fold"] });
-  return b.build(registry.types);
 }
 
 /** Unset optional settings ("" or []) are left out of a component's config. */

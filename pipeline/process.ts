@@ -18,6 +18,7 @@ import { section, workerCount, type Config } from "./config.js";
 import type { Logger } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import { closeServer, onStopSignals, serveHealth } from "./lifecycle.js";
+import type { HealthSource } from "./http.js";
 import { isGauge } from "./metrics.js";
 import type { WorkerData, WorkerStatus } from "./worker.js";
 import { connectionFromSettings, kafkajsConfig } from "../sources/kafka/config.js";
@@ -49,7 +50,16 @@ function workerFile(): string {
   return fileURLToPath(new URL("../dist/pipeline/worker.js", import.meta.url));
 }
 
-export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResult> {
+export interface ProcessOptions {
+  /** Serve /metrics, /livez, /readyz (default: on http.listen). */
+  http?: boolean;
+  /** Hands out this process's health (another stage in the same process serves it). */
+  onHealth?: (h: HealthSource) => void;
+  /** Another stage's health, served together with this one's. */
+  alsoServe?: () => HealthSource | null;
+}
+
+export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions = {}): Promise<ProcessResult> {
   const t0 = Date.now();
   let workers = workerCount(cfg);
   const perWorker = cfg["runtime.consumersPerWorker"] as number;
@@ -151,7 +161,16 @@ export async function runProcess(cfg: Config, log: Logger): Promise<ProcessResul
     });
   };
 
-  const server = await serveHealth(cfg, log, { metrics: merged, readiness });
+  opts.onHealth?.({ metrics: merged, readiness });
+  const served: HealthSource = {
+    metrics: () => ({ ...(opts.alsoServe?.()?.metrics() ?? {}), ...merged() }),
+    readiness: () => {
+      const a = readiness();
+      const b = opts.alsoServe?.()?.readiness() ?? { ready: true, reasons: [] };
+      return { ready: a.ready && b.ready, reasons: [...a.reasons, ...b.reasons] };
+    },
+  };
+  const server = opts.http === false ? null : await serveHealth(cfg, log, served);
   const uninstall = onStopSignals(
     cfg,
     log,

@@ -12,6 +12,7 @@ import { ReplaySource, type ReplaySourceConfig } from "../sources/replay/source.
 import { KafkaSource, type KafkaSourceConfig } from "../sources/kafka/source.js";
 import { MysqlSink, type MysqlSinkConfig } from "../sinks/mysql/sink.js";
 import { HBaseSink, type HBaseSinkConfig } from "../sinks/hbase/sink.js";
+import { RepartitionSink, type RepartitionSinkConfig } from "../sinks/repartition.js";
 import type { Operator, Sink, Source } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import type { NodeSpec } from "./topology.js";
@@ -62,5 +63,6 @@ export const registry = new Registry(
     blackhole: () => new BlackholeSink(),
     mysql: (c) => new MysqlSink(c as unknown as MysqlSinkConfig),
     hbase: (c) => new HBaseSink(c as unknown as HBaseSinkConfig),
+    repartition: (c) => new RepartitionSink(c as unknown as RepartitionSinkConfig),
   },
 );

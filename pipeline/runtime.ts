@@ -61,7 +61,10 @@ export class LocalRuntime {
   private readonly ctx: RuntimeContext;
   private readonly log: Logger;
   private readonly now: () => number;
-  private pendingWrites: Promise<void>[] = [];
+  /** Sink writes not settled yet: every drainWrites() waits for all of them, whoever started it. */
+  private readonly pendingWrites = new Set<Promise<void>>();
+  /** A write failed: no checkpoint may commit past it until a rollback (or the run ends). */
+  private writeError: unknown = null;
   private stopping = false;
   private lastTick = 0;
   deadLetters = 0;
@@ -100,7 +103,7 @@ export class LocalRuntime {
         opts.onDeadLetter?.(l);
         // awaited before the next checkpoint commits offsets past the message
         if (opts.deadLetters)
-          this.pendingWrites.push(opts.deadLetters.write(l).then(() => void this.deadLettered.set(l.partition, Math.max(l.offset, this.deadLettered.get(l.partition) ?? -1))));
+          this.track(opts.deadLetters.write(l).then(() => void this.deadLettered.set(l.partition, Math.max(l.offset, this.deadLettered.get(l.partition) ?? -1))));
         else this.deadLettered.set(l.partition, Math.max(l.offset, this.deadLettered.get(l.partition) ?? -1));
       },
     };
@@ -154,6 +157,9 @@ export class LocalRuntime {
     for (const s of this.sources()) s.hold?.();
     await this.drainWrites().catch((err) => this.log.warn("a write before the rollback failed; it is redone", { error: String(err) }));
     for (const o of this.operators()) o.reset?.();
+    for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.reset?.();
+    // what failed is read and written again from the checkpoint
+    this.writeError = null;
     const resumedFrom: Record<string, number> = {};
     const states: Array<{ partition: number; state: Uint8Array }> = [];
     const rewinds: Array<[Source, Map<number, number>]> = [];
@@ -215,6 +221,7 @@ export class LocalRuntime {
     try {
       await this.drainWrites();
       for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
+      for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.commitPositions?.(positions);
     } catch (err) {
       if ((err as TracefoldError).code !== "TF_FENCED") throw err;
       // another member claimed one of these partitions since we restored it: nothing of this
@@ -225,7 +232,10 @@ export class LocalRuntime {
       await this.rollbackNow("fenced checkpoint");
       return false;
     }
-    for (const s of sources) await s.commit?.(positions.filter((p) => (s.positions?.() ?? []).some((q) => q.topic === p.topic && q.partition === p.partition)));
+    // a sink that commits the positions in its own transaction: a second, plain commit could
+    // land after a later transaction's and move the group's offsets back
+    const bySink = [...this.nodes.values()].some((n) => n.kind === "sink" && n.impl.commitPositions);
+    for (const s of sources) await s.commit?.(positions.filter((p) => (s.positions?.() ?? []).some((q) => q.topic === p.topic && q.partition === p.partition)), bySink);
     this.checkpoints++;
     this.lastCheckpointMs = this.now() - t0;
     this.lastCheckpointAt = this.now();
@@ -244,16 +254,28 @@ export class LocalRuntime {
     if (!list) return;
     for (const c of list) {
       if (c.kind === "operator") c.impl.processBatch(item, this.collectors.get(c.spec.name)!);
-      else if (c.kind === "sink") this.pendingWrites.push(c.impl.write(item));
+      else if (c.kind === "sink") this.track(c.impl.write(item));
     }
   }
 
+  private track(w: Promise<void>): void {
+    const tracked = w.then(
+      () => void this.pendingWrites.delete(tracked),
+      (err) => {
+        this.pendingWrites.delete(tracked);
+        this.writeError ??= err;
+        throw err;
+      },
+    );
+    // rejections are handled by drainWrites; unobserved ones must not crash the thread
+    tracked.catch(() => {});
+    this.pendingWrites.add(tracked);
+  }
+
   private async drainWrites(): Promise<void> {
-    while (this.pendingWrites.length > 0) {
-      const w = this.pendingWrites;
-      this.pendingWrites = [];
-      await Promise.all(w);
-    }
+    // every write settles first (a rollback must not overlap one still in flight)
+    while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites]);
+    if (this.writeError) throw this.writeError;
   }
 
   private tick(force = false): void {
@@ -328,6 +350,9 @@ export class LocalRuntime {
       if (this.stopping) return;
       const batch = await source.next();
       if (batch === null) return;
+      // never during a checkpoint (or rollback): its positions and what the sinks commit with
+      // them (a transaction) must cover the same batches
+      await this.checkpointChain;
       // handed over before a rollback: its messages are read again from the rewound offsets
       const gen = (batch as MessageBatch).generation;
       if (gen !== undefined && gen !== source.generation) {

@@ -31,6 +31,9 @@ export const F_NO_DURATION = 32; // no duration in the input
 export class SpanBatch {
   /** Input partition the rows came from. */
   partition = 0;
+  /** Source offsets of the first and last message decoded into this batch (-1: unknown). */
+  firstOffset = -1;
+  lastOffset = -1;
   length = 0;
   capacity: number;
   tid: Uint32Array;
@@ -84,6 +87,7 @@ export class SpanBatch {
 
   reset(partition = 0): void {
     this.partition = partition;
+    this.firstOffset = this.lastOffset = -1;
     this.length = 0;
   }
 

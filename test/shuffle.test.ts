@@ -8,7 +8,8 @@
  * - the same after a worker thread dies mid-stream, and after kill -9 of the process.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { Scenario, cleanupScenarios } from "./support/scenario.js";
+import { Scenario, cleanupScenarios, exited } from "./support/scenario.js";
+import { sleep } from "./support/stream.js";
 
 afterAll(cleanupScenarios);
 
@@ -53,5 +54,44 @@ describe("keyBy(traceId) shuffle for a topic not keyed by trace id (real service
     await s.killMidStream(2, 700);
     await s.send(6_000);
     await s.finishExact(2);
+  });
+
+  it("one process, repartition topic, bounded: the same topology", async () => {
+    const s = new Scenario("shuf_topic1", 35, 4, "span");
+    await s.create();
+    s.topics.push(`${s.topic}.tracefold-rekeyed`);
+    await s.send(10_000);
+    const r = s.finish(1, ["--set", "runtime.shuffle=topic"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain("created the repartition topic");
+    expect(s.differences()).toEqual([]);
+    expect(await s.hbaseMissing()).toEqual([]);
+  });
+
+  it("two processes, repartition topic, SIGTERM and kill -9 mid-stream: every edge exact", async () => {
+    const s = new Scenario("shuf_topic", 34, 4, "span");
+    await s.create();
+    s.topics.push(`${s.topic}.tracefold-rekeyed`);
+    const topicMode = ["--set", "runtime.shuffle=topic"];
+    await s.send(10_000);
+    const a = s.start(1, topicMode);
+    const b = s.start(1, topicMode);
+    // stage 2 checkpoints offsets of the repartition topic: progress
+    await s.waitFor("the fold stage checkpointed", async () => (await s.committedOf(`${s.topic}.tracefold-rekeyed`)) > 0, 90_000);
+    await s.send(6_000);
+    b.child.kill("SIGTERM");
+    expect(await exited(b.child), b.log()).toBe(0);
+    await s.send(6_000);
+    await sleep(1500);
+    a.child.kill("SIGKILL");
+    await exited(a.child);
+    const r = s.finish(1, topicMode);
+    expect(r.status, r.stderr).toBe(0);
+    expect(a.log() + b.log()).toContain("created the repartition topic");
+    // KNOWN GAP (issue 4 note): after a rebalance, stage 1 can commit an input batch's records
+    // in two transactions; the fold drops the copies as duplicate spans (counted), so every edge,
+    // failure and trace count is exact and only the duplicate counters differ from the truth
+    expect(s.differences().filter((d) => !/: duplicateSpans \d+ != truth 0$/.test(d))).toEqual([]);
+    expect(await s.hbaseMissing()).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import { decodeOtlpProto } from "./otlp-proto.js";
 import { decodeSpanLog } from "./span-log.js";
 import { DecodeStats, FORMATS, type FormatName, type MessageDecoder } from "./types.js";
 import { decodeZipkinJson } from "./zipkin-json.js";
+import { decodeExchange } from "./exchange.js";
 
 export const DECODERS: Readonly<Record<FormatName, MessageDecoder>> = {
   otlp_proto: decodeOtlpProto,
@@ -19,10 +20,11 @@ export const DECODERS: Readonly<Record<FormatName, MessageDecoder>> = {
   zipkin_json: decodeZipkinJson,
   jaeger_json: decodeJaegerJson,
   span_log: decodeSpanLog,
+  tracefold_exchange: decodeExchange,
 };
 
 export function isFormat(f: string): f is FormatName {
-  return (FORMATS as readonly string[]).includes(f);
+  return (FORMATS as readonly string[]).includes(f) || f === "tracefold_exchange";
 }
 
 /**
@@ -31,7 +33,7 @@ export function isFormat(f: string): f is FormatName {
  * Collector's file exporter). span_log: one record per line.
  */
 export function frameFile(format: FormatName, bytes: Uint8Array): Array<{ start: number; end: number }> {
-  if (format === "otlp_proto" || format === "zipkin_json") return [{ start: 0, end: bytes.length }];
+  if (format === "otlp_proto" || format === "zipkin_json" || format === "tracefold_exchange") return [{ start: 0, end: bytes.length }];
   if (format === "otlp_json" || format === "jaeger_json") {
     const lines = splitLines(bytes);
     if (lines.length <= 1) return lines.length === 1 ? lines : [{ start: 0, end: bytes.length }];
@@ -120,6 +122,10 @@ export class DecodeOperator implements Operator {
           message: mb.messages[m],
         });
       }
+    }
+    if (mb.offsets.length > 0) {
+      b.firstOffset = mb.offsets[0];
+      b.lastOffset = mb.offsets[mb.offsets.length - 1];
     }
     if (b.length > 0) out.emit(b);
   }

@@ -1,7 +1,10 @@
 import type { SpanBatch } from "../../pipeline/span-batch.js";
 
-export type FormatName = "otlp_proto" | "otlp_json" | "zipkin_json" | "jaeger_json" | "span_log";
-export const FORMATS: readonly FormatName[] = ["otlp_proto", "otlp_json", "zipkin_json", "jaeger_json", "span_log"];
+/** The formats producers send. */
+export type InputFormat = "otlp_proto" | "otlp_json" | "zipkin_json" | "jaeger_json" | "span_log";
+export const FORMATS: readonly InputFormat[] = ["otlp_proto", "otlp_json", "zipkin_json", "jaeger_json", "span_log"];
+/** ... and tracefold's own repartition topic (runtime.shuffle=topic). */
+export type FormatName = InputFormat | "tracefold_exchange";
 
 /** Counters a decoder bumps for spans it skips (each skip has a counter and a reason). */
 export class DecodeStats {

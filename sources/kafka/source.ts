@@ -108,12 +108,22 @@ export class KafkaSource implements Source {
     if (batch.messages.length === 0 || !isRunning() || isStale() || this.holding) return;
     const mb: MessageBatch = { kind: "messages", partition: batch.partition, messages: [], origins: [], offsets: [], generation: this.generation };
     if (!this.firstRead.has(batch.partition)) this.firstRead.set(batch.partition, Number(batch.firstOffset()));
+    // a batch fetched before a seek can still arrive after it: never hand an offset over twice
+    const from = this.position.get(batch.partition) ?? -1;
     for (const m of batch.messages) {
+      if (Number(m.offset) < from) {
+        this.skippedBehindPosition++;
+        continue;
+      }
       mb.messages.push(m.value ?? new Uint8Array(0));
       mb.origins.push(`${batch.topic}/${batch.partition}@${m.offset}`);
       mb.offsets.push(Number(m.offset));
     }
-    this.messages += batch.messages.length;
+    if (mb.messages.length === 0) {
+      resolveOffset(batch.lastOffset());
+      return;
+    }
+    this.messages += mb.messages.length;
     this.batches++;
     const ok = await new Promise<boolean>((taken) => {
       if (this.waiter && !this.holding) {
@@ -153,6 +163,8 @@ export class KafkaSource implements Source {
   }
 
   joined = false;
+  /** Messages of a batch fetched before a seek, behind the position: not handed over again. */
+  skippedBehindPosition = 0;
   /** Latest high watermark seen per partition (fetches, and the admin every 5 s). */
   private readonly highWatermark = new Map<number, number>();
   private lagTimer: NodeJS.Timeout | null = null;
@@ -233,9 +245,10 @@ export class KafkaSource implements Source {
   }
 
   /** Commits `next offset` per partition to Kafka (called once what they produced is durable). */
-  async commit(offsets: Position[]): Promise<void> {
+  async commit(offsets: Position[], committedBySink = false): Promise<void> {
     if (offsets.length === 0) return;
     for (const o of offsets) this.committed.set(o.partition, o.nextOffset);
+    if (committedBySink) return;
     await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
   }
 
@@ -267,6 +280,7 @@ export class KafkaSource implements Source {
       // a partition is paused while its batch waits for the pipeline, or while the member holds
       kafka_paused_partitions: this.holding ? this.assigned.length : new Set(this.queue.map((q) => q.batch.partition)).size,
       kafka_rollbacks: this.rollbacks,
+      kafka_messages_behind_position: this.skippedBehindPosition,
     };
     // lag as Kafka's tools count it: messages past the last durable (committed) offset
     for (const p of this.assigned) {

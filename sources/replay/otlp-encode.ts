@@ -21,6 +21,7 @@
  * Not a hot path: the encoders build strings and objects freely; only the protobuf writer is tuned,
  * because the benchmarks and the replay producer pre-encode millions of spans with it.
  */
+import { encodeExchangeRows } from "../../pipeline/exchange.js";
 import type { Interner } from "../../pipeline/intern.js";
 import {
   F_ERROR,
@@ -562,6 +563,8 @@ export function encoderFor(format: FormatName): (batch: SpanBatch, rows: readonl
       return (b, rows) => encodeJaegerJson(b, rows, rows.length === 1 ? { style: "jsonpb" } : {});
     case "span_log":
       return (b, rows) => encodeSpanLog(b, rows).subarray(0, -1); // one line, no newline
+    case "tracefold_exchange":
+      return (b, rows) => new Uint8Array(encodeExchangeRows(b, rows));
   }
 }
 

@@ -15,7 +15,7 @@ import { checkAgainstTruth } from "../../pipeline/truth-check.js";
 import { HBaseSink } from "../../sinks/hbase/sink.js";
 import { serviceEnv } from "./services.js";
 import { deleteTopics, dropHBaseTables } from "./cleanup.js";
-import { committedMessages, createTopic, databaseUrl, sendTraces, serverConnection, sleep } from "./stream.js";
+import { committedMessages, createTopic, databaseUrl, sendTraces, serverConnection, sleep, waitFor } from "./stream.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 export const BIN = join(ROOT, "bin", "tracefold.mjs");
@@ -35,6 +35,7 @@ async function server(): Promise<mysql.Connection> {
 
 /** Drops every database, HBase table and topic the scenarios of this file made. */
 export async function cleanupScenarios(): Promise<void> {
+  if (process.env.TRACEFOLD_KEEP_TEST_DATA) return;
   for (const db of cleanup) await admin?.query(`DROP DATABASE IF EXISTS ${db}`);
   await admin?.end();
   admin = null;
@@ -123,6 +124,19 @@ export class Scenario {
   finish(workers: number, extra: string[] = []): { status: number | null; stderr: string } {
     const r = spawnSync(process.execPath, this.args({ bounded: true, workers, extra }), { cwd: ROOT, encoding: "utf8", timeout: 240_000 });
     return { status: r.status, stderr: r.stderr };
+  }
+
+  /** Topics to delete afterwards (besides this scenario's own). */
+  get topics(): string[] {
+    return topics;
+  }
+
+  async committedOf(topic: string): Promise<number> {
+    return committedMessages(await server(), this.db, topic);
+  }
+
+  async waitFor(what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+    return waitFor(what, ok, timeoutMs);
   }
 
   async committed(): Promise<number> {
