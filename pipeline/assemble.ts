@@ -2,6 +2,8 @@
  * One runtime from the configuration: the job's topology, the dead-letter topic (Kafka input),
  * the runtime options. Used by the in-process run (replay, file) and by every worker thread.
  */
+import { readFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import type { Config } from "./config.js";
 import { section } from "./config.js";
 import type { Logger, Sink } from "./contracts.js";
@@ -32,10 +34,27 @@ export async function assembleRuntime(cfg: Config, log: Logger, opts: AssembleOp
     log,
     tickMs: cfg["runtime.tickMs"] as number,
     checkpointIntervalMs: cfg["runtime.checkpointIntervalMs"] as number,
+    memoryBudgetBytes: memoryBudgetBytes(cfg, opts.workers ?? 1),
     workerIndex: opts.workerIndex ?? 0,
     workers: opts.workers ?? 1,
     crashAtBatch: opts.crashAtBatch,
     beforeSources: opts.beforeSources,
     onDeadLetter: (l) => log.warn(l.reason, { code: l.code, origin: l.origin, partition: l.partition, offset: l.offset }),
   });
+}
+
+/** runtime.memoryBudgetMb per worker, or auto: half the container's memory limit (cgroup v2/v1) or the machine's, shared by the workers. */
+export function memoryBudgetBytes(cfg: Config, workers: number): number {
+  const mb = cfg["runtime.memoryBudgetMb"] as number;
+  if (mb > 0) return mb * 1024 * 1024;
+  let limit = totalmem();
+  for (const f of ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]) {
+    try {
+      const v = Number(readFileSync(f, "utf8").trim());
+      if (Number.isFinite(v) && v > 0 && v < limit) limit = v;
+    } catch {
+      // not in a cgroup with a limit
+    }
+  }
+  return Math.floor(limit / 2 / Math.max(1, workers));
 }

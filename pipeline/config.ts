@@ -95,6 +95,7 @@ export const SCHEMA: Record<string, Field> = {
   "runtime.keyGroups": f("int", 64, "Key groups of the shuffled fold (its unit of state, Flink's max parallelism): fixed for the life of a deployment, at least the worker count.", { min: 1 }),
   "runtime.exchangeCompression": f("string", "none", "LZ4 on the batches the shuffle hands between worker threads: none or lz4 (bench/README.md has both).", { enum: ["none", "lz4"] }),
   "runtime.exchangeCredits": f("int", 4, "Credit-based flow control: batches in flight from one worker to another, and input batches handed to one worker.", { min: 1 }),
+  "runtime.memoryBudgetMb": f("int", 0, "Fold state per worker thread (MB; 0: auto = half of the container's memory limit, or of the machine's, per worker). Over it the worker pauses its partitions holding the most state (lag grows, nothing is dropped) and resumes them below 90%; only a partition that alone exceeds it loses its oldest traces, assembled early and counted (fold_memory_evictions).", { min: 0 }),
   "runtime.drainTimeoutMs": f("int", 20_000, "SIGTERM budget: stop fetching, checkpoint the pending state (no window closed), flush, commit and leave the group within this; keep it below Kubernetes' terminationGracePeriodSeconds (ms).", { min: 100 }),
   "runtime.workerRestartBackoffMs": f("int", 1_000, "First delay before a dead worker thread is restarted (doubles up to 30 s while it keeps dying).", { min: 0 }),
   "http.listen": f("string", "auto", "host:port of /metrics, /livez and /readyz; `auto`: 0.0.0.0:9464 with Kafka input, off otherwise; `off`: never."),
@@ -159,8 +160,8 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     if (cfg["sinks.hbase.client"] === "thrift2" && cfg["sinks.hbase.thrift"] === "") problems.push("sinks.hbase.thrift: sinks.traces=hbase with the thrift2 client needs host:port");
     if (cfg["sinks.hbase.client"] === "rest" && cfg["sinks.hbase.rest"] === "") problems.push("sinks.hbase.rest: sinks.traces=hbase with the rest client needs a URL");
   }
-  if (cfg["source.type"] === "kafka" && cfg["source.kafka.keyedByTraceId"] === false && cfg["sinks.meta"] !== "mysql")
-    problems.push("source.kafka.keyedByTraceId: the shuffle (false) keeps its checkpoints in MySQL: it needs sinks.meta=mysql");
+  if (cfg["source.type"] === "kafka" && cfg["source.kafka.keyedByTraceId"] === false && cfg["sinks.meta"] === "embedded")
+    problems.push("source.kafka.keyedByTraceId: the shuffle (false) keeps its checkpoints in MySQL: it needs sinks.meta=mysql (or blackhole, for benchmarks)");
   if (!/^(auto|[1-9]\d*)$/.test(cfg["runtime.workers"] as string)) problems.push(`runtime.workers: must be auto or a number >= 1, got ${JSON.stringify(cfg["runtime.workers"])}`);
   if (!/^(auto|off|[^:]*:\d+)$/.test(cfg["http.listen"] as string)) problems.push(`http.listen: must be host:port, auto or off, got ${JSON.stringify(cfg["http.listen"])}`);
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))

@@ -133,6 +133,9 @@ export interface Source {
    * source holds (see hold()); the runtime rolls back to the last checkpoint and rewinds.
    */
   onAssigned?(handler: (change: AssignmentChange) => void): void;
+  /** Memory budget: stop (and restart) fetching these partitions; what is queued still comes. */
+  pausePartitions?(partitions: number[]): void;
+  resumePartitions?(partitions: number[]): void;
   /** The partitions assigned now. */
   assignment?(): { topic: string; partitions: number[] };
   /**

@@ -38,6 +38,8 @@ export interface RuntimeOptions {
   beforeSources?: () => Promise<void>;
   /** Fault injection (tests): throw while processing this batch (0: never). */
   crashAtBatch?: number;
+  /** Fold state budget in bytes (0: none): see enforceMemoryBudget(). */
+  memoryBudgetBytes?: number;
   /** This runtime's worker thread and their count in the process. */
   workerIndex?: number;
   workers?: number;
@@ -160,6 +162,10 @@ export class LocalRuntime {
     for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.reset?.();
     // what failed is read and written again from the checkpoint
     this.writeError = null;
+    // the restored state is measured afresh
+    const paused = [...this.memoryPaused];
+    this.memoryPaused.clear();
+    for (const s of this.sources()) s.resumePartitions?.(paused);
     const resumedFrom: Record<string, number> = {};
     const states: Array<{ partition: number; state: Uint8Array }> = [];
     const rewinds: Array<[Source, Map<number, number>]> = [];
@@ -304,6 +310,8 @@ export class LocalRuntime {
     // ticks also run while a source waits for input (idle watermarks, flushes)
     const timer = setInterval(() => {
       this.tick();
+      // paused partitions bring no batches: the budget is also checked on the clock
+      this.enforceMemoryBudget();
       // an idle source still gets its checkpoints (pending deltas, offsets, state)
       if (!this.stopping && this.now() - this.lastCheckpointAt >= (this.opts.checkpointIntervalMs ?? 10_000)) {
         this.lastCheckpointAt = this.now();
@@ -364,10 +372,79 @@ export class LocalRuntime {
       this.deliver(name, batch);
       this.tick();
       await this.drainWrites();
+      this.enforceMemoryBudget();
       if (this.now() - this.lastCheckpointAt >= (this.opts.checkpointIntervalMs ?? 10_000)) {
         this.lastCheckpointAt = this.now();
         await this.checkpoint();
       }
+    }
+  }
+
+  /** Partitions this member paused for the memory budget. */
+  private readonly memoryPaused = new Set<number>();
+  private lastMemoryRotation = 0;
+  memoryPauses = 0;
+
+  /**
+   * The memory budget (DESIGN 5): over it, pause the partition holding the most state (its state
+   * stops growing; the fold's clock does not advance its watermark; Kafka keeps its input, lag
+   * grows) but never the last one still running; below 90% resume the smallest paused one. Only a
+   * partition that alone exceeds the budget loses state: its oldest traces are assembled early
+   * and counted (fold_memory_evictions). Totals are exact while that counter is zero.
+   */
+  private enforceMemoryBudget(): void {
+    const budget = this.opts.memoryBudgetBytes ?? 0;
+    if (budget <= 0) return;
+    const fold = this.operators().find((o) => (o as { memoryUse?: unknown }).memoryUse) as unknown as
+      | { memoryUse(): { perSpan: number; partitions: Array<{ partition: number; spans: number }> }; hold(p: number, h: boolean): void; evictDownTo(p: number, spans: number): number }
+      | undefined;
+    const source = this.sources().find((s) => s.pausePartitions);
+    if (!fold || !source) return;
+    const use = fold.memoryUse();
+    if (use.perSpan === 0) return;
+    const bytes = (spans: number) => spans * use.perSpan;
+    const total = bytes(use.partitions.reduce((n, p) => n + p.spans, 0));
+    const assigned = new Set(source.assignment?.().partitions ?? use.partitions.map((p) => p.partition));
+    for (const p of [...this.memoryPaused]) if (!assigned.has(p)) this.memoryPaused.delete(p);
+    const mine = use.partitions.filter((p) => assigned.has(p.partition)).sort((a, b) => b.spans - a.spans);
+    const pause = (p: number) => {
+      this.memoryPaused.add(p); // insertion order: the longest paused comes first
+      this.memoryPauses++;
+      fold.hold(p, true);
+      source.pausePartitions!([p]);
+    };
+    const resume = (p: number) => {
+      this.memoryPaused.delete(p);
+      fold.hold(p, false);
+      source.resumePartitions?.([p]);
+    };
+    if (total > budget) {
+      const largest = mine[0];
+      if (largest && bytes(largest.spans) > budget) {
+        const evicted = fold.evictDownTo(largest.partition, Math.floor((0.8 * budget) / use.perSpan));
+        this.log.warn("one partition alone exceeds the memory budget: its oldest traces were assembled early (counted)", { partition: largest.partition, evictedTraces: evicted, budgetBytes: budget });
+        return;
+      }
+      const running = mine.filter((p) => !this.memoryPaused.has(p.partition));
+      if (running.length > 1) {
+        pause(running[0].partition);
+        this.lastMemoryRotation = this.now();
+        this.log.warn("over the memory budget: partition paused (its input waits in Kafka)", { partition: running[0].partition, stateBytes: Math.round(total), budgetBytes: budget });
+      } else if (this.memoryPaused.size > 0 && this.now() - this.lastMemoryRotation >= 8 * (this.opts.tickMs ?? 250)) {
+        // still over with one partition running: take turns, so every partition's windows get
+        // their input and close
+        const next = [...this.memoryPaused][0];
+        resume(next);
+        for (const r of running) pause(r.partition);
+        this.lastMemoryRotation = this.now();
+      }
+      return;
+    }
+    if (total < 0.9 * budget && this.memoryPaused.size > 0) {
+      const smallest = mine.filter((p) => this.memoryPaused.has(p.partition)).pop();
+      const p = smallest?.partition ?? [...this.memoryPaused][0];
+      resume(p);
+      this.log.info("under the memory budget again: partition resumed", { partition: p, stateBytes: Math.round(total), budgetBytes: budget });
     }
   }
 
@@ -384,7 +461,7 @@ export class LocalRuntime {
 
   /** Every node's metrics, merged (names are already prefixed by component). */
   metrics(): Record<string, number> {
-    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches, runtime_dead_letters_repeated: this.deadLettersRepeated };
+    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches, runtime_dead_letters_repeated: this.deadLettersRepeated, runtime_memory_budget_bytes: this.opts.memoryBudgetBytes ?? 0, runtime_memory_paused_partitions: this.memoryPaused.size, runtime_memory_pauses: this.memoryPauses };
     for (const n of this.nodes.values()) Object.assign(out, n.impl.metrics?.() ?? {});
     return out;
   }

@@ -183,7 +183,9 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
   let ended = false;
 
   // ---- the checkpoint store and the consumer
+  // MySQL keeps the checkpoints; a blackhole (benchmarks) keeps nothing
   const store = registry.createSink(spec("meta")) as MysqlSink;
+  const load = (t: string, parts: number[]) => (store.loadCheckpoint ? store.loadCheckpoint(t, parts) : Promise.resolve([]));
   const noop = () => {};
   const ctx: RuntimeContext = { interner: new Interner(), workerIndex: 0, workers: 1, log, now: () => Date.now(), deadLetter: noop };
   await store.open(ctx);
@@ -224,8 +226,8 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
       log.error("the thread shuffle needs every partition of the topic in this process; holding until it has them (use runtime.shuffle=topic across processes)", { assigned: a.partitions, partitions: topicPartitions });
       return;
     }
-    const saved = await store.loadCheckpoint(topic, a.partitions);
-    const kg = await store.loadCheckpoint(kgTopic, allKeyGroups);
+    const saved = await load(topic, a.partitions);
+    const kg = await load(kgTopic, allKeyGroups);
     for (const s of slots) {
       const states = kg.filter((x) => x.state !== null && x.partition % workers === s.index).map((x) => ({ partition: x.partition, state: x.state! }));
       s.worker?.postMessage({ t: "restore", gen: g, states });

@@ -14,6 +14,8 @@ export class FoldCounters {
   tracesCut = 0;
   /** Traces assembled early because the partition reached maxPendingSpans. */
   tracesEvicted = 0;
+  /** Traces assembled early because one partition alone exceeded the memory budget. */
+  memoryEvictions = 0;
   /** A second client half with the same call id (e.g. CLIENT and PRODUCER sharing a span id). */
   conflictingHalves = 0;
   negativeLag = 0;

@@ -74,6 +74,26 @@ export class FoldOperator implements Operator {
     this.resets++;
   }
 
+  /** Pending spans per partition, and the state's bytes per pending span (the memory budget's measure). */
+  memoryUse(): { perSpan: number; partitions: Array<{ partition: number; spans: number }> } {
+    const pending = this.fold.pendingSpans;
+    return {
+      perSpan: pending > 0 ? Math.max(64, this.fold.stateBytes / pending) : 0,
+      partitions: this.fold.partitions.map((P) => ({ partition: P.partition, spans: P.spans.size })),
+    };
+  }
+
+  /** A partition paused (or resumed) by the memory budget. */
+  hold(partition: number, held: boolean): void {
+    const P = this.fold.partition(partition);
+    P.held = held;
+    if (!held) P.lastInputMs = this.ctx.now();
+  }
+
+  evictDownTo(partition: number, spans: number): number {
+    return this.fold.evictDownTo(partition, spans);
+  }
+
   resets = 0;
   /** Spans folded, then discarded by a rollback and read again (counted twice in fold_spans_in). */
   spansReprocessed = 0;
@@ -112,6 +132,7 @@ export class FoldOperator implements Operator {
       fold_traces_assembled: c.tracesAssembled,
       fold_traces_cut: c.tracesCut,
       fold_traces_evicted: c.tracesEvicted,
+      fold_memory_evictions: c.memoryEvictions,
       fold_conflicting_halves: c.conflictingHalves,
       fold_negative_lag: c.negativeLag,
       fold_operations_over_budget: c.operationsOverBudget,

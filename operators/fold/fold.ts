@@ -414,6 +414,19 @@ export class Fold extends FoldAggregates {
     }
   }
 
+  /** Memory budget (runtime): assembles the oldest traces of a partition until it holds at most `spans`. */
+  evictDownTo(partition: number, spans: number): number {
+    const P = this.partition(partition);
+    let n = 0;
+    while (P.spans.size > spans && P.traceTimers.size > 0) {
+      const before = P.spans.size;
+      this.evictOldest(P);
+      if (P.spans.size < before) n++;
+    }
+    this.counters.memoryEvictions += n;
+    return n;
+  }
+
   private evictOldest(P: PartitionState): void {
     const tt = P.traceTimers;
     while (tt.size > 0) {
@@ -435,7 +448,7 @@ export class Fold extends FoldAggregates {
   onProcessingTime(nowMs: number): void {
     const idle = this.config.idleTimeoutMs;
     for (const P of this.partitions) {
-      if (P.watermarkUs === -Infinity || nowMs - P.lastInputMs < idle) continue;
+      if (P.watermarkUs === -Infinity || P.held || nowMs - P.lastInputMs < idle) continue;
       const advanced = P.watermarkUs + (nowMs - P.lastInputMs) * 1000;
       P.lastInputMs = nowMs;
       this.counters.idleAdvances++;

@@ -21,6 +21,8 @@ export class PartitionState {
   watermarkUs = -Infinity;
   /** Processing time (ms) of the last input or idle advance. */
   lastInputMs = 0;
+  /** Paused by the memory budget: no input comes, so the clock must not advance its watermark. */
+  held = false;
   /** Smallest deadline among all timers; the hot path compares against this only. */
   nextDeadlineUs = Infinity;
 

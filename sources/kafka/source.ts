@@ -184,6 +184,19 @@ export class KafkaSource implements Source {
     for (const p of this.queue.splice(0)) p.taken(false);
   }
 
+  /** Partitions the memory budget paused (kept across holds and rewinds). */
+  private readonly budgetPaused = new Set<number>();
+
+  pausePartitions(partitions: number[]): void {
+    for (const p of partitions) this.budgetPaused.add(p);
+    if (partitions.length) this.consumer.pause([{ topic: this.config.topic, partitions }]);
+  }
+
+  resumePartitions(partitions: number[]): void {
+    for (const p of partitions) this.budgetPaused.delete(p);
+    if (partitions.length && !this.holding) this.consumer.resume([{ topic: this.config.topic, partitions }]);
+  }
+
   rewind(offsets: Map<number, number>): void {
     for (const partition of this.assigned) {
       const saved = offsets.get(partition);
@@ -200,6 +213,8 @@ export class KafkaSource implements Source {
     this.endAfterQueue = false;
     this.holding = false;
     this.consumer.resume([{ topic: this.config.topic }]);
+    for (const p of [...this.budgetPaused]) if (!this.assigned.includes(p)) this.budgetPaused.delete(p);
+    if (this.budgetPaused.size) this.consumer.pause([{ topic: this.config.topic, partitions: [...this.budgetPaused] }]);
     this.checkBoundedEnd();
   }
 
@@ -278,7 +293,8 @@ export class KafkaSource implements Source {
       kafka_assigned_partitions: this.assigned.length,
       kafka_queued_batches: this.queue.length,
       // a partition is paused while its batch waits for the pipeline, or while the member holds
-      kafka_paused_partitions: this.holding ? this.assigned.length : new Set(this.queue.map((q) => q.batch.partition)).size,
+      kafka_paused_partitions: this.holding ? this.assigned.length : new Set([...this.queue.map((q) => q.batch.partition), ...this.budgetPaused]).size,
+      kafka_partitions_paused_by_memory: this.budgetPaused.size,
       kafka_rollbacks: this.rollbacks,
       kafka_messages_behind_position: this.skippedBehindPosition,
     };
