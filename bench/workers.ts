@@ -52,7 +52,7 @@ try {
       const shuffle = mode.startsWith("shuffle-") ? ["--set", "source.kafka.keyedByTraceId=false", "--set", `runtime.exchangeCompression=${mode.slice(8)}`] : [];
       const args = [
         "-f", "TIME %e %U %S %M", process.execPath, join(ROOT, "bin", "tracefold.mjs"), "run", "--log-format", "json",
-        "--set", "source.type=kafka", "--set", `source.kafka.brokers=${b}`, "--set", `source.kafka.topic=${topic}`, "--set", `source.kafka.groupId=bench-${process.pid}-${round}-${w}`,
+        "--set", "source.type=kafka", "--set", `source.kafka.brokers=${b}`, "--set", `source.kafka.topic=${topic}`, "--set", `source.kafka.groupId=bench-${process.pid}-${mode}-${round}-${w}`,
         "--set", "source.kafka.bounded=true", "--set", "sinks.meta=blackhole", "--set", "sinks.traces=blackhole", "--set", `runtime.workers=${w}`, "--set", "http.listen=off",
         ...shuffle,
       ];
@@ -63,6 +63,8 @@ try {
       const at = (msg: string) => Date.parse(new RegExp(`"time":"([^"]+)","level":"info","msg":"${msg}"`).exec(run.stderr)?.[1] ?? "");
       const joinS = (at("joined the consumer group") - (at("starting workers") || at("starting the shuffled job: input not keyed by trace id"))) / 1000;
       const reread = Number(/(\d+) read again after rollbacks/.exec(run.stdout)?.[1] ?? 0);
+      const folded = Number(/^(\d+) spans in/m.exec(run.stdout)?.[1] ?? -1);
+      if (folded !== r.spans) throw new Error(`${mode} with ${w} workers folded ${folded} spans of ${r.spans}: ${run.stdout}`);
       const rate = spans / Math.max(0.1, wall - joinS);
       console.log(`${mode} | ${w} | ${round} | ${Math.round(rate).toLocaleString("en-US")} | ${wall.toFixed(1)} | ${(user + sys).toFixed(1)} | ${((user + sys) / (spans / 1e6)).toFixed(2)} | ${Math.round(rssKb / 1024)}   (spans read again after rollbacks: ${reread})`);
     }

@@ -35,6 +35,7 @@ export const SCHEMA: Record<string, Field> = {
   "source.kafka.fromBeginning": f("bool", true, "With no committed offset, start at the earliest offset (else the latest)."),
   "source.kafka.bounded": f("bool", false, "Read to the end offsets the topic had at start, then close every window and stop (backfills, tests)."),
   "source.kafka.sessionTimeoutMs": f("int", 30_000, "Consumer-group session timeout (ms).", { min: 1000 }),
+  "source.kafka.maxBytesPerPartition": f("int", 4 << 20, "Largest fetch per partition (bytes): the size of the batches the pipeline handles.", { min: 1024 }),
   "source.kafka.keyedByTraceId": f("bool", true, "The producers partition the topic by trace id (every span of a trace in one partition): each worker folds its own partitions. false: a keyBy(traceId) shuffle sends every span to the worker owning its trace (runtime.shuffle)."),
   "source.kafka.deadLetterTopic": f("string", "", "Topic for malformed messages (headers: source topic, partition, offset, error code, reason); empty: log only."),
   "source.kafka.saslMechanism": f("string", "", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (empty: none).", { enum: ["", "plain", "scram-sha-256", "scram-sha-512"] }),

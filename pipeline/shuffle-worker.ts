@@ -261,6 +261,9 @@ class ShuffleWorker {
 
   /** To peer w (or to this worker's own stage 2), in order, data only against a credit. */
   private send(w: number, m: PeerMsg): void {
+    // a credit flows the other way and never waits: queued behind this worker's own data to
+    // that peer (which waits for the peer's credit) it would deadlock both
+    if (m.t === "credit") return this.deliver(w, m);
     const q = this.outbox[w];
     if (q.length > 0 || (m.t === "data" && this.credit[w] === 0)) {
       if (m.t === "data") this.exchangeWaits++;

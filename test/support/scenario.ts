@@ -122,7 +122,7 @@ export class Scenario {
 
   /** A bounded run to the end of the topic: closes every window, so MySQL holds the totals. */
   finish(workers: number, extra: string[] = []): { status: number | null; stderr: string } {
-    const r = spawnSync(process.execPath, this.args({ bounded: true, workers, extra }), { cwd: ROOT, encoding: "utf8", timeout: 240_000 });
+    const r = spawnSync(process.execPath, this.args({ bounded: true, workers, extra }), { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
     return { status: r.status, stderr: r.stderr };
   }
 

@@ -1,0 +1,170 @@
+/**
+ * Kafka for the benchmark: a private broker (scripts/services.sh on its own ports and state
+ * folder, never the shared one), topics with capped retention, the producer that writes the
+ * cached replay, and two samplers that give throughput and lag over time:
+ * - /metrics of a tracefold run (spans and messages decoded, partition lag), every second;
+ * - the committed offsets of a consumer group (for the peers), every second.
+ */
+import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { Kafka, logLevel, type Admin } from "kafkajs";
+import type { WireMessage } from "./replay-cache.js";
+
+const PRIVATE_ENV = {
+  TRACEFOLD_STATE_DIR: "/tmp/bench-state",
+  TRACEFOLD_KAFKA_PORT: "29192",
+  TRACEFOLD_KAFKA_CONTROLLER_PORT: "29193",
+  TRACEFOLD_KAFKA_SASL_PORT: "29194",
+  TRACEFOLD_KAFKA_TLS_PORT: "29195",
+};
+export const PRIVATE_BROKERS = `127.0.0.1:${PRIVATE_ENV.TRACEFOLD_KAFKA_PORT}`;
+
+function services(root: string, verb: "up" | "down"): void {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...PRIVATE_ENV };
+  delete env.KAFKA_BROKERS; // else services.sh uses that broker instead of starting its own
+  const r = spawnSync("bash", [join(root, "scripts", "services.sh"), verb, "kafka"], { env, encoding: "utf8" });
+  if (r.status !== 0 && verb === "up") throw new Error(`services.sh up kafka failed: ${(r.stderr || r.stdout).slice(-2000)}`);
+}
+
+export function startPrivateKafka(root: string): string {
+  services(root, "up");
+  return PRIVATE_BROKERS;
+}
+
+export function stopPrivateKafka(root: string): void {
+  services(root, "down");
+  rmSync(PRIVATE_ENV.TRACEFOLD_STATE_DIR, { recursive: true, force: true });
+}
+
+export function kafka(brokers: string): Kafka {
+  return new Kafka({ clientId: "tracefold-bench", brokers: brokers.split(","), logLevel: logLevel.NOTHING });
+}
+
+/** A topic whose partitions keep at most `retentionBytes` each (segments of a quarter of that). */
+export async function createTopic(admin: Admin, topic: string, partitions: number, retentionBytes: number): Promise<void> {
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{
+      topic,
+      numPartitions: partitions,
+      replicationFactor: 1,
+      configEntries: [
+        { name: "retention.bytes", value: String(retentionBytes) },
+        { name: "segment.bytes", value: String(Math.max(16 << 20, Math.floor(retentionBytes / 4))) },
+      ],
+    }],
+  });
+}
+
+/**
+ * Writes the messages as fast as the broker takes them: requests of <= 900 kB (the broker's default
+ * message.max.bytes is 1 MB per partition batch), 8 in flight.
+ */
+export async function produce(brokers: string, topic: string, messages: WireMessage[], onProgress: (sent: number) => void): Promise<number> {
+  const producer = kafka(brokers).producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const t0 = Date.now();
+  let next = 0;
+  let sent = 0;
+  const worker = async () => {
+    while (next < messages.length) {
+      const from = next;
+      let bytes = 0;
+      while (next < messages.length && bytes < 900_000) bytes += messages[next++].value.length;
+      await producer.send({ topic, acks: -1, messages: messages.slice(from, next).map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
+      sent += next - from;
+      onProgress(sent);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 8 }, worker));
+  } finally {
+    await producer.disconnect();
+  }
+  return (Date.now() - t0) / 1000;
+}
+
+export interface Sample {
+  /** Seconds since the run started. */
+  t: number;
+  /** Spans processed so far (tracefold's /metrics), else null. */
+  spans: number | null;
+  /** Messages consumed so far (tracefold: decoded; peers: committed offsets). */
+  messages: number | null;
+  /** Messages behind the end of the topic. */
+  lag: number | null;
+}
+
+/** A free TCP port on 127.0.0.1 (for a run's /metrics). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function metric(text: string, name: string): number | null {
+  let found = false;
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name) || (line[name.length] !== " " && line[name.length] !== "{")) continue;
+    found = true;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return found ? sum : null;
+}
+
+/** Samples every second until stopped; `read` returns null while nothing answers yet. */
+export function sampler(read: () => Promise<Omit<Sample, "t"> | null>, onSample: (s: Sample) => void): { stop: () => Promise<Sample[]> } {
+  const t0 = Date.now();
+  const samples: Sample[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const at = Date.now();
+      const s = await read().catch(() => null);
+      if (s && !stopped) {
+        const x = { t: (at - t0) / 1000, ...s };
+        samples.push(x);
+        onSample(x);
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - at))));
+    }
+  })();
+  return { stop: async () => ((stopped = true), await loop, samples) };
+}
+
+export function metricsReader(port: number): () => Promise<Omit<Sample, "t"> | null> {
+  return async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(900) });
+    const text = await res.text();
+    return {
+      spans: metric(text, "tracefold_fold_spans_in_total") ?? metric(text, "tracefold_decode_spans_total"),
+      messages: metric(text, "tracefold_decode_messages_total"),
+      lag: metric(text, "tracefold_kafka_partition_lag"),
+    };
+  };
+}
+
+/** Committed offsets of a group against the topic's end offsets (works for any consumer that commits). */
+export function groupLagReader(admin: Admin, groupId: string, topic: string): () => Promise<Omit<Sample, "t"> | null> {
+  return async () => {
+    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+    const low = new Map(ends.map((p) => [p.partition, Number(p.low)]));
+    let done = 0;
+    let lag = 0;
+    for (const p of committed[0]?.partitions ?? []) {
+      const c = Number(p.offset) < 0 ? low.get(p.partition) ?? 0 : Number(p.offset);
+      done += c - (low.get(p.partition) ?? 0);
+      lag += Number(ends.find((e) => e.partition === p.partition)?.high ?? 0) - c;
+    }
+    return { spans: null, messages: done, lag };
+  };
+}

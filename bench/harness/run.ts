@@ -1,0 +1,197 @@
+/**
+ * `npm run bench`: the end-to-end benchmark of issue 5 (bench/README.md, "The benchmark").
+ *
+ *   node dist/bench/harness/run.js [--full] [--brokers B] [--spans N] [--services N] [--seed S]
+ *       [--partitions P] [--shapes trace,batch,span] [--rounds R] [--peer-rounds R]
+ *       [--scenarios inprocess,kafka,shuffle,peers] [--peers consumer-perf,naive-node,flink,otelcol]
+ *       [--traces-per-second N] [--out DIR]
+ *
+ * Quick profile (default, < 10 min on 2 cores): 1M spans, shapes trace and batch, 2 rounds of the
+ * tracefold scenarios, 1 round of the peers. --full: 5M spans, all three shapes, 3 rounds each.
+ * Without --brokers it starts a private Kafka (scripts/services.sh, ports 29192-29195, state in
+ * /tmp/bench-state) and stops it at the end. What is measured is backlog drain: the topic is
+ * filled first, then each consumer reads it to the end offsets it had at start.
+ */
+import { cpus, loadavg, totalmem } from "node:os";
+import { execSync } from "node:child_process";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createTopic, kafka, produce, startPrivateKafka, stopPrivateKafka, type Sample } from "./kafka.js";
+import { loadReplay, SPANS_PER_BATCH_MESSAGE, type ReplayMeta, type ReplaySpec } from "./replay-cache.js";
+import { runPeer, runTracefold, type RunResult } from "./scenarios.js";
+import { writeResults, type Environment } from "./report.js";
+import type { MessageShape } from "../../sources/replay/otlp-encode.js";
+
+const ROOT = join(import.meta.dirname, "..", "..", "..");
+const { values } = parseArgs({
+  options: {
+    full: { type: "boolean" }, brokers: { type: "string" }, spans: { type: "string" }, services: { type: "string" }, seed: { type: "string" },
+    partitions: { type: "string" }, shapes: { type: "string" }, rounds: { type: "string" }, "peer-rounds": { type: "string" },
+    scenarios: { type: "string" }, peers: { type: "string" }, "traces-per-second": { type: "string" }, out: { type: "string" },
+  },
+});
+const full = values.full === true;
+const spec = {
+  seed: Number(values.seed ?? 42),
+  services: Number(values.services ?? 300),
+  spans: Number(values.spans ?? (full ? 5_000_000 : 1_000_000)),
+  partitions: Number(values.partitions ?? 4),
+  tracesPerSecond: Number(values["traces-per-second"] ?? 20_000),
+};
+const shapes = (values.shapes ?? (full ? "batch,trace,span" : "trace,batch")).split(",") as MessageShape[];
+const rounds = Number(values.rounds ?? (full ? 3 : 2));
+const peerRounds = Number(values["peer-rounds"] ?? (full ? 3 : 1));
+const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,peers").split(","));
+const peers = (values.peers ?? "consumer-perf,naive-node,flink,otelcol").split(",");
+const outDir = values.out ?? join(ROOT, "bench", "results");
+const command = `npm run bench${process.argv.slice(2).length ? " -- " + process.argv.slice(2).join(" ") : ""}`;
+
+// ---- progress line on stderr ----------------------------------------------------------------------
+const t0 = Date.now();
+let step = "";
+const tty = process.stderr.isTTY;
+function progress(msg: string, final = false): void {
+  const el = Math.round((Date.now() - t0) / 1000);
+  const line = `[bench ${Math.floor(el / 60)}:${String(el % 60).padStart(2, "0")}] ${msg}`;
+  if (tty) process.stderr.write(`\r\x1b[K${line}${final ? "\n" : ""}`);
+  else if (final || Date.now() - lastPlain > 5000) (process.stderr.write(line + "\n"), (lastPlain = Date.now()));
+}
+let lastPlain = 0;
+let prev: Sample | null = null;
+function onSample(s: Sample): void {
+  const v = s.spans ?? s.messages;
+  const rate = prev && v !== null && (prev.spans ?? prev.messages) !== null && s.t > prev.t ? (v - (prev.spans ?? prev.messages)!) / (s.t - prev.t) : null;
+  prev = s;
+  progress(`${step}: ${rate === null ? "" : `${Math.round(rate).toLocaleString("en-US")} ${s.spans !== null ? "spans" : "msgs"}/s, `}lag ${s.lag ?? "-"} msgs, ${s.t.toFixed(0)} s`);
+}
+
+function summary(r: RunResult): string {
+  return r.error ? `${step}: FAILED ${r.error.slice(-200)}` : `${step}: ${Math.round(r.spansPerS).toLocaleString("en-US")} spans/s, ${r.cpuSPerMSpans.toFixed(2)} CPU s/M spans, ${Math.round(r.peakRssMb)} MB, ${r.correctness}`;
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+const cpuModel = (() => {
+  try {
+    return /Model name:\s*(.+)/.exec(execSync("lscpu", { encoding: "utf8" }))?.[1].trim() ?? cpus()[0]?.model ?? "?";
+  } catch {
+    return cpus()[0]?.model ?? "?";
+  }
+})();
+const env: Environment = {
+  cpuModel,
+  cores: cpus().length,
+  memoryGb: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  loadStart: loadavg(),
+  kafka: values.brokers ? `given broker ${values.brokers}` : "private Kafka 3.9.1 (scripts/services.sh, KRaft, 1 broker) on the same cores",
+  kafkaClient: "kafkajs 2.2.4 only (node-rdkafka cannot run in worker threads: docs/DECISIONS.md 14)",
+  partitions: spec.partitions,
+  replay: `ReplayGenerator seed ${spec.seed}, ${spec.services} services, ${spec.spans.toLocaleString("en-US")} spans, ${spec.tracesPerSecond} traces/s of event time, OTLP protobuf`,
+  batchSizes: `batch shape ${SPANS_PER_BATCH_MESSAGE} spans per message; in-process replay source 4096 spans per batch; tracefold Kafka fetches at its defaults`,
+};
+const runs: RunResult[] = [];
+const notes: string[] = [
+  "Backlog drain: every topic is filled before the consumers start; the sustained rate (highest offered rate with flat lag) is not measured.",
+  "The machine is shared with another engineer's test runs: expect +-30% between rounds; compare rows of the same round.",
+];
+let brokers = values.brokers ?? "";
+let privateKafka = false;
+const stop = () => {
+  if (privateKafka) {
+    progress("stopping the private Kafka", true);
+    stopPrivateKafka(ROOT);
+    privateKafka = false;
+  }
+};
+process.on("SIGINT", () => (stop(), process.exit(130)));
+
+const replaySets = (s: ReplaySpec | typeof spec) => [
+  `source.replay.seed=${s.seed}`, `source.replay.services=${s.services}`, `source.replay.spans=${s.spans}`,
+  `source.replay.partitions=${s.partitions}`, `source.replay.tracesPerSecond=${s.tracesPerSecond}`,
+];
+
+try {
+  // in-process: the replay source straight into the fold (generation included, no Kafka, no decode)
+  if (scenarios.has("inprocess")) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const sinks of ["blackhole", "embedded"]) {
+        step = `in-process replay, ${sinks} sinks, round ${round}`;
+        const r = await runTracefold(ROOT, {
+          scenario: `in-process replay -> ${sinks}`, shape: "(batches)", topology: "1 thread (replay source: generate + fold)", round,
+          sets: [...replaySets(spec), `sinks.meta=${sinks}`, `sinks.traces=${sinks}`], expectSpans: 0, expectMessages: null, blackhole: sinks === "blackhole",
+        }, onSample);
+        runs.push(r);
+        progress(summary(r), true);
+      }
+    }
+  }
+  const viaKafka = ["kafka", "shuffle", "peers"].some((s) => scenarios.has(s));
+  if (viaKafka && !brokers) {
+    progress("starting a private Kafka on 127.0.0.1:29192 (scripts/services.sh)", true);
+    privateKafka = true;
+    brokers = startPrivateKafka(ROOT);
+  }
+  for (const [si, shape] of (viaKafka ? shapes : []).entries()) {
+    const { meta, messages } = await loadReplay({ ...spec, shape }, (m) => progress(m));
+    progress(`${shape} replay: ${meta.spans.toLocaleString("en-US")} spans in ${meta.messages.toLocaleString("en-US")} messages, ${(meta.bytes / 1e6).toFixed(0)} MB (${(meta.bytes / meta.spans).toFixed(0)} B/span)`, true);
+    const admin = kafka(brokers).admin();
+    await admin.connect();
+    const topic = `bench-${shape}-${process.pid}`;
+    await createTopic(admin, topic, spec.partitions, Math.max(256 << 20, Math.ceil((1.25 * meta.bytes) / spec.partitions)));
+    const produceS = await produce(brokers, topic, messages, (n) => progress(`producing ${shape} to ${topic}: ${n.toLocaleString("en-US")} / ${messages.length.toLocaleString("en-US")} messages`));
+    progress(`produced ${topic} in ${produceS.toFixed(1)} s (${Math.round(meta.spans / produceS).toLocaleString("en-US")} spans/s, ${Math.round(meta.messages / produceS).toLocaleString("en-US")} messages/s)`, true);
+    messages.length = 0;
+    try {
+      await runKafkaScenarios(shape, si, topic, meta);
+      if (scenarios.has("peers")) {
+        for (let round = 1; round <= peerRounds; round++) {
+          for (const peer of round % 2 ? peers : [...peers].reverse()) {
+            step = `peer ${peer} [${shape}] round ${round}`;
+            prev = null;
+            const r = await runPeer(ROOT, admin, peer, brokers, topic, shape, round, meta, onSample);
+            runs.push(r);
+            progress(summary(r), true);
+          }
+        }
+      }
+    } finally {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+      await admin.disconnect();
+    }
+  }
+} finally {
+  env.loadEnd = loadavg();
+  const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  if (runs.length) {
+    const w = writeResults(outDir, stamp, command, env, runs, notes);
+    progress(`wrote ${w.md}, ${w.json} and ${w.plots} plots`, true);
+  }
+  stop();
+}
+
+async function runKafkaScenarios(shape: MessageShape, shapeIndex: number, topic: string, meta: ReplayMeta): Promise<void> {
+  const list: Array<{ name: string; workers: number; sets: string[] }> = [];
+  if (scenarios.has("kafka")) for (const w of [1, 2]) list.push({ name: `kafka keyed -> blackhole`, workers: w, sets: [] });
+  // the thread shuffle on the first shape only in the quick profile
+  if (scenarios.has("shuffle") && (full || shapeIndex === 0)) {
+    for (const c of ["none", "lz4"]) list.push({ name: `kafka shuffle ${c} -> blackhole`, workers: 2, sets: ["source.kafka.keyedByTraceId=false", `runtime.exchangeCompression=${c}`] });
+  }
+  const stalled = new Set<string>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const s of round % 2 ? list : [...list].reverse()) {
+      if (stalled.has(`${s.name}/${s.workers}`)) continue; // stalled once: later rounds would too
+      step = `${s.name}, ${s.workers} worker(s) [${shape}] round ${round}`;
+      prev = null;
+      const r = await runTracefold(ROOT, {
+        scenario: s.name, shape, topology: `1 process, ${s.workers} worker thread(s), kafkajs`, round, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: true,
+        sets: [
+          "source.type=kafka", `source.kafka.brokers=${brokers}`, `source.kafka.topic=${topic}`, `source.kafka.groupId=bench-${process.pid}-${Date.now()}`,
+          "source.kafka.bounded=true", "sinks.meta=blackhole", "sinks.traces=blackhole", `runtime.workers=${s.workers}`, ...s.sets,
+        ],
+      }, onSample);
+      runs.push(r);
+      if (r.correctness.startsWith("stalled")) stalled.add(`${s.name}/${s.workers}`);
+      progress(summary(r), true);
+    }
+  }
+}
