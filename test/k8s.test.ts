@@ -394,12 +394,12 @@ describe("k8s manifests", () => {
     expect([...used].filter((m) => !exposedMetrics.has(m))).toEqual([]);
   });
 
-  it("sizes production as docs/DEPLOYMENT.md says: 10 pods x 4 workers on 120 partitions, KEDA up to 30", () => {
+  it("sizes production as docs/SIZING.md says: 12 pods x 4 workers on 144 partitions, KEDA up to 36", () => {
     const d = rendered.get("k8s/overlays/production")!.find((o) => o.kind === "Deployment");
-    expect(d.spec.replicas).toBe(10);
+    expect(d.spec.replicas).toBe(12);
     expect(d.spec.template.spec.containers[0].resources.limits.cpu).toBe("4");
-    expect(d.metadata.annotations[PARTITIONS_ANNOTATION]).toBe("120");
-    expect(rendered.get("k8s/overlays/production-autoscaled")!.find((o) => o.kind === "ScaledObject").spec.maxReplicaCount).toBe(30);
+    expect(d.metadata.annotations[PARTITIONS_ANNOTATION]).toBe("144");
+    expect(rendered.get("k8s/overlays/production-autoscaled")!.find((o) => o.kind === "ScaledObject").spec.maxReplicaCount).toBe(36);
   });
 });
 
@@ -425,8 +425,8 @@ describe("the checks reject broken manifests", () => {
     ["a PDB selecting no pod", (o) => (find(o, "PodDisruptionBudget").spec.selector.matchLabels["app.kubernetes.io/instance"] = "other"), /^PodDisruptionBudget\/tracefold: selector .* matches no pod template/],
     ["a probe on a port the container does not have", (o) => (container(o).readinessProbe.httpGet.port = "metrics"), /readinessProbe port "metrics" is not a container port/],
     ["a grace period shorter than the drain", (o) => (find(o, "Deployment").spec.template.spec.terminationGracePeriodSeconds = 30), /terminationGracePeriodSeconds 30 s must exceed runtime\.drainTimeoutMs \(50000 ms\)/],
-    ["maxReplicaCount above partitions / consumers per pod", (o) => (find(o, "ScaledObject").spec.maxReplicaCount = 31), /maxReplicaCount 31 exceeds 120 partitions \/ 4 consumers per pod = 30/],
-    ["a CPU limit that makes more members than partitions", (o) => { const d = find(o, "Deployment"); d.spec.replicas = 10; container(o).resources.limits.cpu = "16"; o.splice(o.indexOf(find(o, "ScaledObject")), 1); }, /10 replicas x 16 consumers per pod = 160 members for 120 partitions/],
+    ["maxReplicaCount above partitions / consumers per pod", (o) => (find(o, "ScaledObject").spec.maxReplicaCount = 37), /maxReplicaCount 37 exceeds 144 partitions \/ 4 consumers per pod = 36/],
+    ["a CPU limit that makes more members than partitions", (o) => { const d = find(o, "Deployment"); d.spec.replicas = 10; container(o).resources.limits.cpu = "16"; o.splice(o.indexOf(find(o, "ScaledObject")), 1); }, /10 replicas x 16 consumers per pod = 160 members for 144 partitions/],
     ["a config that tracefold rejects", (o) => { const cm = o.find((x) => x.kind === "ConfigMap" && x.data?.["config.yaml"]); cm.data["config.yaml"] = cm.data["config.yaml"].replace("drainTimeoutMs: 50000", "drainTimeoutMs: fifty"); }, /is not a valid tracefold config: .*runtime\.drainTimeoutMs: expected int, got "fifty"/s],
     ["workers not derived from the CPU limit", (o) => { const e = container(o).env.find((x: Obj) => x.name === "TRACEFOLD_RUNTIME_WORKERS"); delete e.valueFrom; e.value = "8"; }, /TRACEFOLD_RUNTIME_WORKERS must come from limits\.cpu/],
     ["a memory limit too small for the heaps", (o) => { container(o).resources.limits.memory = "512Mi"; }, /the entrypoint refuses these limits: .*leaves 71 MiB of heap per thread/],
