@@ -1,9 +1,9 @@
 /** The command line, run as users run it (the build is made by the test command first). */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./support/tmp.js";
 import { buildSdkTrace } from "./support/sdk-trace.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -47,7 +47,7 @@ describe("tracefold CLI", () => {
 
   it("fold reads an OTLP/HTTP protobuf body from the OpenTelemetry SDK like its JSON twin", async () => {
     const fx = await buildSdkTrace();
-    const dir = mkdtempSync(join(tmpdir(), "tf-cli-"));
+    const dir = tempDir("tf-cli-");
     writeFileSync(join(dir, "trace.bin"), fx.otlp_proto);
     writeFileSync(join(dir, "trace.json"), fx.otlp_json);
     const proto = tf(["fold", join(dir, "trace.bin"), "--format", "otlp_proto", "--json"]);
@@ -62,7 +62,7 @@ describe("tracefold CLI", () => {
   });
 
   it("fold reports a malformed message (format, file, byte offset) on stderr and keeps going", () => {
-    const dir = mkdtempSync(join(tmpdir(), "tf-cli-"));
+    const dir = tempDir("tf-cli-");
     const ok = JSON.stringify({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "00f067aa0ba902b7", service: "web", kind: "server", name: "GET /", startUs: 1767225600000000, durationUs: 1500 });
     writeFileSync(join(dir, "spans.log"), `${ok}\n{"traceId": 12,\n${ok.replace("00f067aa0ba902b7", "00f067aa0ba902b8")}\n`);
     const r = tf(["fold", join(dir, "spans.log"), "--format", "span_log", "--json"]);
@@ -91,7 +91,7 @@ describe("tracefold CLI", () => {
   });
 
   it("run with JSON logs and a config file", () => {
-    const dir = mkdtempSync(join(tmpdir(), "tf-cli-"));
+    const dir = tempDir("tf-cli-");
     const cfg = join(dir, "tracefold.yaml");
     writeFileSync(cfg, "source:\n  replay:\n    spans: 30000\n    duplicateRate: 0.01\nfold:\n  flushIntervalMs: 50\n");
     const r = tf(["run", "--config", cfg, "--log-format", "json"]);

@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./support/tmp.js";
 import { envName, loadConfig, section } from "../pipeline/config.js";
 
 describe("configuration", () => {
-  const dir = mkdtempSync(join(tmpdir(), "tf-config-"));
+  const dir = tempDir("tf-config-");
 
   it("layers file, then environment, then flags", () => {
     const file = join(dir, "a.yaml");
