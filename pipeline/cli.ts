@@ -2,6 +2,8 @@
  * The `tracefold` command line: `run` (the long-running job; embedded default with no
  * configuration) and `fold` (fold capture files and print the topology report).
  */
+// before anything loads kafkajs: its read_committed filter lets aborted records through
+import "../sources/kafka/kafkajs-patch.js";
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { consoleLogger, type Logger } from "./contracts.js";

@@ -20,6 +20,8 @@
  * A rollback (rebalance, fenced checkpoint, a worker died) starts a new generation: everything of
  * an older one still in flight is dropped.
  */
+// before anything loads kafkajs: its read_committed filter lets aborted records through
+import "../sources/kafka/kafkajs-patch.js";
 import { MessagePort, parentPort, workerData } from "node:worker_threads";
 import type { Config } from "./config.js";
 import { section } from "./config.js";

@@ -9,6 +9,8 @@
  * An uncaught error ends the thread with a non-zero exit code; the main thread restarts it, and
  * the new member restores from the last checkpoint (the rebalance rolls the others back too).
  */
+// before anything loads kafkajs: its read_committed filter lets aborted records through
+import "../sources/kafka/kafkajs-patch.js";
 import { parentPort, workerData } from "node:worker_threads";
 import type { Config } from "./config.js";
 import { consoleLogger, type Logger } from "./contracts.js";

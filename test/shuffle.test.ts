@@ -79,7 +79,7 @@ describe("keyBy(traceId) shuffle for a topic not keyed by trace id (real service
     expect(await s.hbaseMissing()).toEqual([]);
   });
 
-  it("two processes, repartition topic, SIGTERM and kill -9 mid-stream: every edge exact", async () => {
+  it("two processes, repartition topic, SIGTERM and kill -9 mid-stream: totals exact", async () => {
     const s = new Scenario("shuf_topic", 34, 4, "span");
     await s.create();
     s.topics.push(`${s.topic}.tracefold-rekeyed`);
@@ -99,10 +99,9 @@ describe("keyBy(traceId) shuffle for a topic not keyed by trace id (real service
     const r = s.finish(1, topicMode);
     expect(r.status, r.stderr).toBe(0);
     expect(a.log() + b.log()).toContain("created the repartition topic");
-    // KNOWN GAP (issue 4 note): after a rebalance, stage 1 can commit an input batch's records
-    // in two transactions; the fold drops the copies as duplicate spans (counted), so every edge,
-    // failure and trace count is exact and only the duplicate counters differ from the truth
-    expect(s.differences().filter((d) => !/: duplicateSpans \d+ != truth 0$/.test(d))).toEqual([]);
+    // exact, duplicate counters included: the aborted transactions of the members that were
+    // stopped or killed are invisible to the fold (sources/kafka/kafkajs-patch.ts)
+    expect(s.differences()).toEqual([]);
     expect(await s.hbaseMissing()).toEqual([]);
   });
 });
