@@ -157,7 +157,7 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
           slot.done = true;
           if (slots.every((s) => s.done)) finish();
         }
-      }, delay).unref();
+      }, delay); // not unref'd: with the other workers done, this timer is what keeps the process alive until the restart
     });
   };
 

@@ -165,7 +165,7 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     gen++;
     wake();
     await Promise.all(slots.map((s) => (s.worker ? s.worker.terminate() : undefined)));
-    await new Promise((r) => setTimeout(r, backoffMs).unref());
+    await new Promise((r) => setTimeout(r, backoffMs));
     backoffMs = Math.min(30_000, Math.max(100, backoffMs * 2));
     restarting = false;
     if (stopping || ended) return;
