@@ -64,8 +64,7 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
   let workers = workerCount(cfg);
   const perWorker = cfg["runtime.consumersPerWorker"] as number;
   const partitions = await topicPartitions(cfg).catch((err) => {
-    if (/does not host this topic-partition|UNKNOWN_TOPIC/i.test(String(err)))
-      throw new TracefoldError("TF_CONFIG_INVALID", `topic "${cfg["source.kafka.topic"]}" does not exist on ${(cfg["source.kafka.brokers"] as string[]).join(",")} (tracefold does not create its input topic)`, "kafka");
+    if (err instanceof TracefoldError) throw err;
     log.warn("could not read the topic's partition count", { error: String(err) });
     return 0;
   });
@@ -198,7 +197,8 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
   return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode };
 }
 
-async function topicPartitions(cfg: Config): Promise<number> {
+/** The input topic's partition count; TF_CONFIG_INVALID when the topic does not exist. */
+export async function topicPartitions(cfg: Config): Promise<number> {
   const k = section(cfg, "source.kafka");
   const kafka = new Kafka(kafkajsConfig(connectionFromSettings(k)));
   const admin = kafka.admin();
@@ -206,6 +206,10 @@ async function topicPartitions(cfg: Config): Promise<number> {
   try {
     const md = await admin.fetchTopicMetadata({ topics: [k.topic as string] });
     return md.topics[0]?.partitions.length ?? 0;
+  } catch (err) {
+    if (/does not host this topic-partition|UNKNOWN_TOPIC/i.test(String(err)))
+      throw new TracefoldError("TF_CONFIG_INVALID", `topic "${k.topic}" does not exist on ${(k.brokers as string[]).join(",")} (tracefold does not create its input topic)`, "kafka");
+    throw err;
   } finally {
     await admin.disconnect();
   }

@@ -24,7 +24,7 @@ import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
-import { section, workerCount, type Config } from "./config.js";
+import { workerCount, type Config } from "./config.js";
 import { closeServer, onStopSignals, serveHealth } from "./lifecycle.js";
 import type { Logger, MessageBatch, Position, RuntimeContext } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
@@ -32,7 +32,7 @@ import { Interner } from "./intern.js";
 import { buildJob } from "./job.js";
 import { isGauge } from "./metrics.js";
 import { registry } from "./registry.js";
-import type { ProcessResult } from "./process.js";
+import { topicPartitions as topicPartitionCount, type ProcessResult } from "./process.js";
 import type { PackedInput, ShuffleSnapshot, ShuffleWorkerData } from "./shuffle-worker.js";
 import { KafkaSource } from "../sources/kafka/source.js";
 import type { MysqlSink, MetaWrite } from "../sinks/mysql/sink.js";
@@ -349,7 +349,7 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
   let stored = true;
   let metrics: Record<string, number> = {};
   try {
-    topicPartitions = await partitionCount(source, cfg);
+    topicPartitions = await topicPartitionCount(cfg);
     source.onAssigned((change) => void rollback(`rebalance: assigned [${change.assigned.join(",")}] revoked [${change.revoked.join(",")}]`));
     await source.open(ctx);
     const interval = cfg["runtime.checkpointIntervalMs"] as number;
@@ -441,20 +441,3 @@ function meshOf(workers: number): Array<Array<MessagePort | null>> {
   return ports;
 }
 
-async function partitionCount(_source: KafkaSource, cfg: Config): Promise<number> {
-  const { Kafka } = await import("kafkajs");
-  const { kafkajsConfig, connectionFromSettings } = await import("../sources/kafka/config.js");
-  const k = section(cfg, "source.kafka");
-  const admin = new Kafka(kafkajsConfig(connectionFromSettings(k))).admin();
-  await admin.connect();
-  try {
-    const md = await admin.fetchTopicMetadata({ topics: [k.topic as string] });
-    return md.topics[0]?.partitions.length ?? 0;
-  } catch (err) {
-    if (/does not host this topic-partition|UNKNOWN_TOPIC/i.test(String(err)))
-      throw new TracefoldError("TF_CONFIG_INVALID", `topic "${k.topic}" does not exist on ${(k.brokers as string[]).join(",")} (tracefold does not create its input topic)`, "kafka");
-    throw err;
-  } finally {
-    await admin.disconnect();
-  }
-}
