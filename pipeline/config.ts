@@ -37,6 +37,7 @@ export const SCHEMA: Record<string, Field> = {
   "source.kafka.sessionTimeoutMs": f("int", 30_000, "Consumer-group session timeout (ms).", { min: 1000 }),
   "source.kafka.maxBytesPerPartition": f("int", 4 << 20, "Largest fetch per partition (bytes): the size of the batches the pipeline handles.", { min: 1024 }),
   "source.kafka.keyedByTraceId": f("bool", true, "The producers partition the topic by trace id (every span of a trace in one partition): each worker folds its own partitions. false: a keyBy(traceId) shuffle sends every span to the worker owning its trace (runtime.shuffle)."),
+  "source.kafka.client": f("string", "kafkajs", "Kafka client of the consumer: `kafkajs` (pure JS) or `node-rdkafka` (librdkafka; only for the thread shuffle's main-thread consumer, source.kafka.keyedByTraceId=false with runtime.shuffle=thread; installed apart by `bash scripts/ensure-native-kafka.sh`, never by npm install).", { enum: ["kafkajs", "node-rdkafka"] }),
   "source.kafka.deadLetterTopic": f("string", "", "Topic for malformed messages (headers: source topic, partition, offset, error code, reason); empty: log only."),
   "source.kafka.saslMechanism": f("string", "", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (empty: none).", { enum: ["", "plain", "scram-sha-256", "scram-sha-512"] }),
   "source.kafka.saslUsername": f("string", "", "SASL user name."),
@@ -76,6 +77,7 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.hbase.saltBuckets": f("int", 16, "Row-key salt buckets (pre-split regions), at most 256.", { min: 1 }),
   "sinks.hbase.layout": f("string", "chunk", "`chunk`: one LZ4 cell per trace per write (measured faster); `span`: one cell per span.", { enum: ["chunk", "span"] }),
   "sinks.hbase.index": f("bool", true, "Write the entry-span index (search by service, time, duration, error)."),
+  "sinks.hbase.maxBytesPerTrace": f("int", 8 << 20, "Cut a trace whose details pass this many bytes (uncompressed span records): its later spans are not written to HBase, and counted (hbase_spans_over_trace_bytes, hbase_traces_cut_by_bytes); aggregates are not affected (fold.maxSpansPerTrace bounds those). 0: no limit.", { min: 0 }),
   "sinks.hbase.maxBatchRows": f("int", 1000, "Rows per put request.", { min: 1 }),
   "sinks.hbase.maxInFlight": f("int", 4, "Put requests outstanding at most (bounded in-flight).", { min: 1 }),
   "sinks.hbase.maxAttempts": f("int", 0, "Attempts for a call that fails transiently, with exponential backoff (0: until the gateway is back; the pipeline waits, Kafka pauses, nothing is dropped).", { min: 0 }),
@@ -163,6 +165,10 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
   }
   if (cfg["source.type"] === "kafka" && cfg["source.kafka.keyedByTraceId"] === false && cfg["sinks.meta"] === "embedded")
     problems.push("source.kafka.keyedByTraceId: the shuffle (false) keeps its checkpoints in MySQL: it needs sinks.meta=mysql (or blackhole, for benchmarks)");
+  if (cfg["source.type"] === "kafka" && cfg["source.kafka.client"] === "node-rdkafka" && !(cfg["source.kafka.keyedByTraceId"] === false && cfg["runtime.shuffle"] === "thread"))
+    problems.push(
+      "source.kafka.client: node-rdkafka runs only in the main thread (it aborts the process inside a worker thread, and loads in one thread per process), and only the thread shuffle's consumer runs there: set source.kafka.keyedByTraceId=false to use the main-thread consumer (with runtime.shuffle=thread), or use source.kafka.client=kafkajs",
+    );
   if (!/^(auto|[1-9]\d*)$/.test(cfg["runtime.workers"] as string)) problems.push(`runtime.workers: must be auto or a number >= 1, got ${JSON.stringify(cfg["runtime.workers"])}`);
   if (!/^(auto|off|[^:]*:\d+)$/.test(cfg["http.listen"] as string)) problems.push(`http.listen: must be host:port, auto or off, got ${JSON.stringify(cfg["http.listen"])}`);
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))

@@ -9,7 +9,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Interner } from "../pipeline/intern.js";
-import { F_ERROR, F_HAS_PARENT, F_SHARED, KIND_CLIENT, KIND_SERVER, spanIdHex, traceIdHex, type SpanBatch } from "../pipeline/span-batch.js";
+import { F_ERROR, F_HAS_LINK, F_HAS_PARENT, F_SHARED, KIND_CLIENT, KIND_SERVER, spanIdHex, traceIdHex, type SpanBatch } from "../pipeline/span-batch.js";
 import { ReplayGenerator } from "../sources/replay/generator.js";
 import { decodeTraceRow, traceRowKey, type HBaseSpan } from "../sinks/hbase/codec.js";
 import { HBaseSink, type HBaseSinkConfig } from "../sinks/hbase/sink.js";
@@ -192,6 +192,53 @@ describe.each(["thrift2", "rest"] as const)("hbase sink via %s (real HBase)", (c
     expect(cellsTwice.map(shape)).toEqual(cellsOnce.map(shape));
     for (const r of cellsTwice) expect(decodeTraceRow(r!).length).toBeGreaterThan(0);
     expect(await checkReadBack(sink, expected)).toBe(input.rows);
+    await sink.close();
+  });
+
+  it("maxBytesPerTrace cuts a trace across writes: a prefix within the limit is stored, the rest counted", async () => {
+    const input = generate(client === "thrift2" ? 41 : 42, 3000);
+    const limit = 1200;
+    // the documented size of a span record: 29 bytes, + 8 with a parent, + 24 with a link, + each
+    // name's UTF-8 bytes + 1
+    const rec = (b: SpanBatch, i: number) => {
+      let n = 29 + (b.flags[i] & F_HAS_PARENT ? 8 : 0) + (b.flags[i] & F_HAS_LINK ? 24 : 0);
+      for (const id of [b.service[i], b.name[i], b.peer[i], b.addr[i], b.dbSystem[i], b.dbNamespace[i], b.msgDest[i], b.route[i]]) if (id > 0) n += Buffer.byteLength(input.interner.name(id)) + 1;
+      return n;
+    };
+    // expected per trace, in arrival order over all writes
+    const kept = new Map<string, Set<string>>();
+    const used = new Map<string, number>();
+    let over = 0;
+    let cut = 0;
+    for (const b of input.batches)
+      for (let i = 0; i < b.length; i++) {
+        const t = traceIdHex(b.tid, i * 4);
+        if (!kept.has(t)) kept.set(t, new Set());
+        const u = used.get(t) ?? 0;
+        if (u <= limit && u + rec(b, i) <= limit) {
+          used.set(t, u + rec(b, i));
+          kept.get(t)!.add(`${spanIdHex(b.sid, i * 2)}/${b.kind[i]}`);
+        } else {
+          if (u <= limit) cut++;
+          used.set(t, limit + 1);
+          over++;
+        }
+      }
+    expect(cut, "the input has traces over the limit").toBeGreaterThan(3);
+    expect([...used.values()].filter((u) => u <= limit).length, "and traces within it").toBeGreaterThan(3);
+    const sink = new HBaseSink({ ...endpoint(client), ...tables(`cut_${client}`), maxBytesPerTrace: limit });
+    await sink.open();
+    await writeAll(sink, input);
+    const m = sink.metrics();
+    expect(m.hbase_traces_cut_by_bytes).toBe(cut);
+    expect(m.hbase_spans_over_trace_bytes).toBe(over);
+    expect(m.hbase_spans_written).toBe(input.rows - over);
+    const tids = [...kept.keys()];
+    for (let i = 0; i < tids.length; i += 8) {
+      const part = tids.slice(i, i + 8);
+      const got = await Promise.all(part.map((t) => sink.getTrace(t)));
+      part.forEach((t, k) => expect(new Set(got[k].map((s) => `${s.spanId}/${s.kind}`)), `trace ${t}`).toEqual(kept.get(t)));
+    }
     await sink.close();
   });
 

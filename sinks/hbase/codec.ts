@@ -28,6 +28,7 @@
  * Encoding allocates nothing per span: records go through a scratch buffer into a reused arena;
  * the chunk layout allocates one LZ4 output per trace.
  */
+import { TraceByteBudget } from "./trace-budget.js";
 import { compressSync, uncompressSync } from "lz4-napi";
 import { TracefoldError } from "../../pipeline/errors.js";
 import type { Interner } from "../../pipeline/intern.js";
@@ -568,6 +569,10 @@ export interface EncoderOptions {
   chunkMaxSpans?: number;
   /** Write index rows for entry spans. */
   index?: boolean;
+  /** Cut a trace whose details pass this many bytes (span-layout record sizes); 0: no limit. */
+  maxBytesPerTrace?: number;
+  /** Traces the byte budget remembers per generation (trace-budget.ts). */
+  budgetTraces?: number;
 }
 
 const NAME_FIELDS = 8;
@@ -584,10 +589,16 @@ export class TraceEncoder {
   readonly spanLz4MinBytes: number;
   readonly chunkMaxSpans: number;
   readonly index: boolean;
+  readonly budget: TraceByteBudget | null;
 
   /** Uncompressed / stored value bytes (for the ratio in metrics and the benchmark). */
   rawValueBytes = 0;
   storedValueBytes = 0;
+  /** maxBytesPerTrace: spans not written, and traces cut (counted once, when they pass it). */
+  spansOverTraceBytes = 0;
+  tracesCutByBytes = 0;
+  /** Row i of the batch is written (1) or cut by the byte budget (0). */
+  private keep: Uint8Array = new Uint8Array(1024);
 
   private names: NameBytes | null = null;
   private readonly scratch = new ByteBuf(1 << 14);
@@ -614,6 +625,8 @@ export class TraceEncoder {
     this.spanLz4MinBytes = opts.spanLz4MinBytes ?? 128;
     this.chunkMaxSpans = opts.chunkMaxSpans ?? 1024;
     this.index = opts.index ?? true;
+    const limit = opts.maxBytesPerTrace ?? 0;
+    this.budget = limit > 0 ? new TraceByteBudget(limit, opts.budgetTraces) : null;
     if (!(this.saltBuckets >= 1 && this.saltBuckets <= 256) || !(this.indexSaltBuckets >= 1 && this.indexSaltBuckets <= 256))
       throw new TracefoldError("TF_CONFIG_INVALID", "saltBuckets must be 1..256", "hbase");
   }
@@ -626,11 +639,56 @@ export class TraceEncoder {
     const n = b.length;
     if (n === 0) return;
     const groups = this.groupByTrace(b);
+    if (this.keep.length < n) this.keep = new Uint8Array(Math.max(n, this.keep.length * 2));
+    this.keep.fill(1, 0, n);
     for (let g = 0; g < groups; g++) {
+      if (this.budget !== null) this.applyBudget(b, g, this.budget);
+      if (this.gCount[g] === 0) continue;
       if (this.layout === "chunk") this.encodeChunks(b, g, traces);
       else this.encodeSpans(b, g, traces);
     }
-    if (this.index) for (let i = 0; i < n; i++) if ((b.flags[i] & F_HAS_PARENT) === 0 || b.kind[i] === KIND_SERVER) this.encodeIndexRow(b, i, index);
+    const keep = this.keep;
+    if (this.index) for (let i = 0; i < n; i++) if (keep[i] === 1 && ((b.flags[i] & F_HAS_PARENT) === 0 || b.kind[i] === KIND_SERVER)) this.encodeIndexRow(b, i, index);
+  }
+
+  /** The bytes a span's record takes in the span layout, uncompressed (names inline). */
+  private recordBytes(b: SpanBatch, i: number): number {
+    const fl = b.flags[i];
+    let bytes = 1 + 9 + 1 + 8 + 9 + 1 + (fl & F_HAS_PARENT ? 8 : 0) + (fl & F_HAS_LINK ? 24 : 0);
+    const mask = this.loadFields(b, i);
+    for (let f = 0; f < NAME_FIELDS; f++) if (mask & (1 << f)) bytes += this.names!.get(this.fieldIds[f]).length + 1;
+    return bytes;
+  }
+
+  /**
+   * maxBytesPerTrace: keeps the group's spans, in batch order, while the trace's details stay
+   * within the limit; the first span past it cuts the trace (counted once), and every later span
+   * of a cut trace is left out (counted). The group's row list is compacted to what is kept.
+   */
+  private applyBudget(b: SpanBatch, g: number, budget: TraceByteBudget): void {
+    const o0 = this.gStart[g];
+    const cnt = this.gCount[g];
+    const slot = budget.slot(b.tid, this.order[o0] * 4);
+    let used = budget.bytesAt(slot);
+    const limit = budget.limit;
+    let kept = 0;
+    for (let k = 0; k < cnt; k++) {
+      const i = this.order[o0 + k];
+      if (used <= limit) {
+        const sz = this.recordBytes(b, i);
+        if (used + sz <= limit) {
+          used += sz;
+          this.order[o0 + kept++] = i;
+          continue;
+        }
+        used = limit + 1;
+        this.tracesCutByBytes++;
+      }
+      this.keep[i] = 0;
+      this.spansOverTraceBytes++;
+    }
+    budget.setBytes(slot, used);
+    this.gCount[g] = kept;
   }
 
   /** Groups rows by trace id: order[gStart[g] .. + gCount[g]] are the rows of group g, in batch order. */

@@ -81,6 +81,11 @@ export interface HBaseSinkConfig {
   retryMaxMs?: number;
   /** Per call timeout (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Cut a trace whose details pass this many bytes (the span records' uncompressed size): its
+   * later spans are not written, and counted (default 8 MiB; 0: no limit).
+   */
+  maxBytesPerTrace?: number;
   /** Create missing tables at open() (default true). */
   createTables?: boolean;
 }
@@ -105,6 +110,7 @@ export const DEFAULTS = {
   retryBaseMs: 50,
   retryMaxMs: 5_000,
   timeoutMs: 30_000,
+  maxBytesPerTrace: 8 << 20,
 } as const;
 
 export class HBaseSink implements Sink {
@@ -148,6 +154,7 @@ export class HBaseSink implements Sink {
       indexSaltBuckets: config.indexSaltBuckets,
       compression: config.compression,
       index: config.index,
+      maxBytesPerTrace: config.maxBytesPerTrace ?? DEFAULTS.maxBytesPerTrace,
     });
     const fam = toBytes(this.family);
     this.traceList = new MutationList(fam);
@@ -363,6 +370,8 @@ export class HBaseSink implements Sink {
       hbase_retries: this.retries,
       hbase_failures: this.failures,
       hbase_in_flight: this.inFlight,
+      hbase_spans_over_trace_bytes: this.encoder.spansOverTraceBytes,
+      hbase_traces_cut_by_bytes: this.encoder.tracesCutByBytes,
     };
   }
 }
