@@ -89,7 +89,6 @@ function labelled(h: HealthSource, stage: string): HealthSource {
 }
 
 export async function runRepartitionJob(cfg: Config, log: Logger): Promise<number> {
-  log.warn("runtime.shuffle=topic is experimental: exact in single-process runs, but a loss under multi-process faults is still open (docs/DECISIONS.md 18); runtime.shuffle=thread is the exact mode");
   const stages = await stageConfigs(cfg, log);
   const which = cfg["runtime.stage"] as string;
   const summary = (name: string, r: ProcessResult) =>

@@ -15,7 +15,7 @@
  * multi-worker process each worker thread runs one LocalRuntime (pipeline/worker.ts), one
  * instance of each node.
  */
-import type { Collector, DeadLetter, Logger, MessageBatch, Operator, RuntimeContext, Sink, Source } from "./contracts.js";
+import type { Collector, DeadLetter, Logger, MessageBatch, Operator, Position, RuntimeContext, Sink, Source } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import { silentLogger } from "./contracts.js";
 import { Interner } from "./intern.js";
@@ -222,7 +222,7 @@ export class LocalRuntime {
     // a rebalance is pending: its rollback discards this state anyway, and the positions no
     // longer match the deltas (revoked partitions)
     if (sources.some((s) => s.holding)) return false;
-    const positions = sources.flatMap((s) => s.positions?.() ?? []);
+    const positions = sources.flatMap((s) => this.deliveredPositions(s));
     for (const n of this.nodes.values()) if (n.kind === "operator" && n.impl.checkpoint) n.impl.checkpoint(this.collectors.get(n.spec.name)!, positions);
     try {
       await this.drainWrites();
@@ -246,6 +246,24 @@ export class LocalRuntime {
     this.lastCheckpointMs = this.now() - t0;
     this.lastCheckpointAt = this.now();
     return true;
+  }
+
+  /**
+   * A batch each pump took from its source and has not delivered yet (it waits for a checkpoint
+   * or a rollback to end). The source already counts it as handed over.
+   */
+  private readonly inHand = new Map<Source, MessageBatch>();
+
+  /**
+   * The source's positions, minus a batch taken but not yet delivered: a checkpoint must not
+   * commit offsets whose messages are not in the state and deltas it stores (or, for a sink that
+   * commits in its own transaction, not in that transaction); the batch goes into the next one.
+   */
+  private deliveredPositions(s: Source): Position[] {
+    const out = s.positions?.() ?? [];
+    const b = this.inHand.get(s);
+    if (!b || b.offsets === undefined || b.offsets.length === 0) return out;
+    return out.map((p) => (p.partition === b.partition && p.nextOffset > b.offsets[0] ? { ...p, nextOffset: b.offsets[0] } : p));
   }
 
   /** A node's implementation, typed by the caller (tests and the CLI read stores through this). */
@@ -359,8 +377,14 @@ export class LocalRuntime {
       const batch = await source.next();
       if (batch === null) return;
       // never during a checkpoint (or rollback): its positions and what the sinks commit with
-      // them (a transaction) must cover the same batches
-      await this.checkpointChain;
+      // them (a transaction) must cover the same batches; a checkpoint running now leaves this
+      // batch out of its positions (deliveredPositions)
+      this.inHand.set(source, batch as MessageBatch);
+      try {
+        await this.checkpointChain;
+      } finally {
+        this.inHand.delete(source);
+      }
       // handed over before a rollback: its messages are read again from the rewound offsets
       const gen = (batch as MessageBatch).generation;
       if (gen !== undefined && gen !== source.generation) {
