@@ -133,6 +133,13 @@ export interface Source {
    * source holds (see hold()); the runtime rolls back to the last checkpoint and rewinds.
    */
   onAssigned?(handler: (change: AssignmentChange) => void): void;
+  /**
+   * Called when a rebalance starts, before this member rejoins the group (its partitions are
+   * about to be revoked); the source waits for the promise (bounded) before rejoining. The
+   * runtime checkpoints there, so the rollback that follows the new assignment (onAssigned)
+   * resumes from state that is current, not from the previous checkpoint.
+   */
+  onRevoking?(handler: () => Promise<void>): void;
   /** Memory budget: stop (and restart) fetching these partitions; what is queued still comes. */
   pausePartitions?(partitions: number[]): void;
   resumePartitions?(partitions: number[]): void;

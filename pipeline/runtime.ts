@@ -132,6 +132,11 @@ export class LocalRuntime {
           this.stop();
         });
       });
+      // a rebalance starts: checkpoint now, so the rollback after it loses nothing current
+      n.impl.onRevoking?.(async () => {
+        if (this.stopping) return;
+        await this.checkpoint().catch((err) => this.log.warn("the checkpoint before a rebalance failed; the rollback resumes from the previous one", { error: String(err) }));
+      });
     }
   }
 
@@ -139,6 +144,8 @@ export class LocalRuntime {
   /** An error that ends the run (e.g. the checkpoint store unreachable while restoring). */
   private fatal: Error | null = null;
   rollbacks = 0;
+  /** Messages of partitions this member kept, read again after rollbacks. */
+  rereadMessages = 0;
 
   /**
    * Rollback to the last checkpoint (Flink's recovery, per member): hold every source, forget
@@ -157,6 +164,8 @@ export class LocalRuntime {
 
   private async rollbackNow(reason: string): Promise<void> {
     for (const s of this.sources()) s.hold?.();
+    // where each partition was: what the rollback makes this member read again
+    const was = new Map<string, number>(this.sources().flatMap((s) => (s.positions?.() ?? []).map((p) => [`${p.topic}/${p.partition}`, p.nextOffset] as const)));
     await this.drainWrites().catch((err) => this.log.warn("a write before the rollback failed; it is redone", { error: String(err) }));
     for (const o of this.operators()) o.reset?.();
     for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.reset?.();
@@ -182,7 +191,10 @@ export class LocalRuntime {
     for (const o of this.operators()) o.restore?.(states);
     for (const [s, offsets] of rewinds) s.rewind?.(offsets);
     this.rollbacks++;
-    this.log.info("rolled back to the last checkpoint", { reason, resumedFrom, restoredStates: states.length });
+    let reread = 0;
+    for (const [k, from] of Object.entries(resumedFrom)) reread += Math.max(0, (was.get(k) ?? from) - from);
+    this.rereadMessages += reread;
+    this.log.info("rolled back to the last checkpoint", { reason, resumedFrom, rereadMessages: reread, restoredStates: states.length });
   }
 
   private sources(): Source[] {
@@ -485,7 +497,7 @@ export class LocalRuntime {
 
   /** Every node's metrics, merged (names are already prefixed by component). */
   metrics(): Record<string, number> {
-    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches, runtime_dead_letters_repeated: this.deadLettersRepeated, runtime_memory_budget_bytes: this.opts.memoryBudgetBytes ?? 0, runtime_memory_paused_partitions: this.memoryPaused.size, runtime_memory_pauses: this.memoryPauses };
+    const out: Record<string, number> = { runtime_batches: this.batches, runtime_dead_letters: this.deadLetters, runtime_checkpoints: this.checkpoints, runtime_last_checkpoint_ms: this.lastCheckpointMs, runtime_rollbacks: this.rollbacks, runtime_rollback_reread_messages: this.rereadMessages, runtime_fenced_checkpoints: this.fenced, runtime_stale_batches: this.staleBatches, runtime_dead_letters_repeated: this.deadLettersRepeated, runtime_memory_budget_bytes: this.opts.memoryBudgetBytes ?? 0, runtime_memory_paused_partitions: this.memoryPaused.size, runtime_memory_pauses: this.memoryPauses };
     for (const n of this.nodes.values()) Object.assign(out, n.impl.metrics?.() ?? {});
     return out;
   }

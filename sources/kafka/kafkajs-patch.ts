@@ -62,3 +62,31 @@ if (cached === undefined) {
 } else if (!(cached.exports as Record<symbol, boolean>)[MARK]) {
   throw new Error("sources/kafka/kafkajs-patch.js must be imported before kafkajs (read_committed would let aborted records through)");
 }
+
+/**
+ * A revocation callback kafkajs lacks (Java's onPartitionsRevoked, eager protocol): before a
+ * member rejoins the group in a rebalance, the hook registered under its member id runs and the
+ * rejoin waits for it. KafkaSource registers one that checkpoints (docs/DECISIONS.md 15). The
+ * first join (no member id yet) has nothing to revoke.
+ */
+const beforeRejoin = new Map<string, () => Promise<void>>();
+
+export function registerBeforeRejoin(memberId: string, hook: () => Promise<void>): void {
+  beforeRejoin.set(memberId, hook);
+}
+
+export function unregisterBeforeRejoin(memberId: string): void {
+  beforeRejoin.delete(memberId);
+}
+
+const REJOIN_MARK = Symbol.for("tracefold.kafkajs.beforeRejoin");
+const ConsumerGroup = require("kafkajs/src/consumer/consumerGroup.js") as { prototype: Record<string | symbol, unknown> };
+if (!ConsumerGroup.prototype[REJOIN_MARK]) {
+  const joinAndSync = ConsumerGroup.prototype.joinAndSync as (this: { memberId: string | null }, ...args: unknown[]) => Promise<unknown>;
+  ConsumerGroup.prototype.joinAndSync = async function (this: { memberId: string | null }, ...args: unknown[]) {
+    const hook = this.memberId ? beforeRejoin.get(this.memberId) : undefined;
+    if (hook) await hook().catch(() => {});
+    return joinAndSync.apply(this, args);
+  };
+  ConsumerGroup.prototype[REJOIN_MARK] = true;
+}

@@ -5,6 +5,7 @@
  * for its partitions instead of buffering (kafkajs fetches a partition again only after its
  * eachBatch resolved). Offsets are not auto-committed: `commit()` is called with what is durable.
  */
+import { registerBeforeRejoin, unregisterBeforeRejoin } from "./kafkajs-patch.js";
 import { Kafka, type Consumer, type EachBatchPayload } from "kafkajs";
 import type { AssignmentChange, MessageBatch, Position, RuntimeContext, Source } from "../../pipeline/contracts.js";
 import { kafkajsConfig, type KafkaConnection } from "./config.js";
@@ -62,6 +63,12 @@ export class KafkaSource implements Source {
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      // the revocation hook runs before this member rejoins in the next rebalance
+      if (this.memberId !== e.payload.memberId) {
+        if (this.memberId) unregisterBeforeRejoin(this.memberId);
+        this.memberId = e.payload.memberId;
+        registerBeforeRejoin(this.memberId, () => this.beforeRejoin());
+      }
       const before = this.assigned;
       this.assigned = (e.payload.memberAssignment[this.config.topic] ?? []).slice().sort((a, b) => a - b);
       const revoked = before.filter((p) => !this.assigned.includes(p));
@@ -160,6 +167,32 @@ export class KafkaSource implements Source {
 
   onAssigned(handler: (change: AssignmentChange) => void): void {
     this.assignHandler = handler;
+  }
+
+  private memberId: string | null = null;
+  private revokeHandler: (() => Promise<void>) | null = null;
+  /** Revocation hooks that ran (rebalances this member took part in with partitions). */
+  revocations = 0;
+  /** Kafka offset commits refused because the group was rebalancing (MySQL has the offsets). */
+  commitsRefusedByRebalance = 0;
+
+  onRevoking(handler: () => Promise<void>): void {
+    this.revokeHandler = handler;
+  }
+
+  /** A rebalance started; kafkajs rejoins when this resolves (bounded below the session timeout). */
+  private async beforeRejoin(): Promise<void> {
+    if (!this.revokeHandler || this.assigned.length === 0 || this.stopped || this.holding) return;
+    this.revocations++;
+    const bound = Math.min(10_000, Math.floor((this.config.sessionTimeoutMs ?? 30_000) / 2));
+    let timer: NodeJS.Timeout | undefined;
+    const t0 = Date.now();
+    const ok = await Promise.race([
+      this.revokeHandler().then(() => true, () => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), bound))),
+    ]);
+    clearTimeout(timer);
+    this.ctx.log.info("rebalance: partitions about to be revoked, checkpoint before rejoining", { partitions: this.assigned, ms: Date.now() - t0, completed: ok });
   }
 
   joined = false;
@@ -264,7 +297,14 @@ export class KafkaSource implements Source {
     if (offsets.length === 0) return;
     for (const o of offsets) this.committed.set(o.partition, o.nextOffset);
     if (committedBySink) return;
-    await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
+    try {
+      await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: String(o.nextOffset) })));
+    } catch (err) {
+      // a checkpoint taken while the group rebalances (the revocation hook): the checkpoint
+      // store holds these offsets already, the next checkpoint commits to Kafka again
+      if (!/REBALANCE_IN_PROGRESS|ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|rebalanc/i.test(`${(err as { type?: string }).type ?? ""} ${(err as Error).message}`)) throw err;
+      this.commitsRefusedByRebalance++;
+    }
   }
 
   interrupt(): void {
@@ -280,6 +320,7 @@ export class KafkaSource implements Source {
    * handed over, so the next owner reads them again. */
   async close(): Promise<void> {
     this.interrupt();
+    if (this.memberId) unregisterBeforeRejoin(this.memberId);
     for (const p of this.queue.splice(0)) p.taken(false);
     await this.consumer?.disconnect();
     if (this.lagTimer) clearInterval(this.lagTimer);
@@ -296,6 +337,8 @@ export class KafkaSource implements Source {
       kafka_paused_partitions: this.holding ? this.assigned.length : new Set([...this.queue.map((q) => q.batch.partition), ...this.budgetPaused]).size,
       kafka_partitions_paused_by_memory: this.budgetPaused.size,
       kafka_rollbacks: this.rollbacks,
+      kafka_revocation_checkpoints: this.revocations,
+      kafka_commits_refused_by_rebalance: this.commitsRefusedByRebalance,
       kafka_messages_behind_position: this.skippedBehindPosition,
     };
     // lag as Kafka's tools count it: messages past the last durable (committed) offset
