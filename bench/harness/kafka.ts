@@ -73,8 +73,9 @@ export async function produce(brokers: string, topic: string, messages: WireMess
       const from = next;
       let bytes = 0;
       while (next < messages.length && bytes < 900_000) bytes += messages[next++].value.length;
-      await producer.send({ topic, acks: -1, messages: messages.slice(from, next).map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
-      sent += next - from;
+      const n = next - from; // before the await: the other senders move \`next\` meanwhile
+      await producer.send({ topic, acks: -1, messages: messages.slice(from, n + from).map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
+      sent += n;
       onProgress(sent);
     }
   };
@@ -110,7 +111,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function metric(text: string, name: string): number | null {
+export function metric(text: string, name: string): number | null {
   let found = false;
   let sum = 0;
   for (const line of text.split("\n")) {

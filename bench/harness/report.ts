@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Sample } from "./kafka.js";
 import type { RunResult } from "./scenarios.js";
+import type { SustainedResult } from "./sustained.js";
 
 export interface Environment {
   cpuModel: string;
@@ -24,7 +25,33 @@ export interface Environment {
 
 const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || !Number.isFinite(n) ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
-export function markdown(command: string, env: Environment, runs: RunResult[], notes: string[]): string {
+/** The sustained-rate search (one table row per step) and the latency points. */
+export function sustainedMarkdown(results: SustainedResult[]): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    const best = r.sustainedRate === null ? "none of the offered rates" : `${r.atLeast ? ">= " : ""}${fmt(r.sustainedRate)} spans/s`;
+    lines.push(
+      "",
+      `## Sustained rate: ${r.scenario} [${r.shape}]`,
+      "",
+      `- **Sustained: ${best}**${r.failedRate !== null ? ` (not sustained at ${fmt(r.failedRate)})` : r.sustainedRate !== null && !r.atLeast ? " (no failing rate found within the steps: a lower bound)" : ""}; backlog drain rate ${fmt(r.drainRate)} spans/s (${r.drainSource}); search from ${fmt(r.startRate)}, ${r.durationS} s per step, ${r.topology}.`,
+      ...r.notes.map((n) => `- ${n}`),
+      "",
+      "| step | purpose | offered spans/s | achieved spans/s | consumed spans/s (last half) | lag floor slope spans/s | last-quarter floor (s of input) | max lag spans | longest checkpoint ms | verdict | checkpoint interval ms | latency p50 / p99 ms | visible | CPU s tracefold / harness | load |",
+      "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+      ...r.steps.map((s, i) =>
+        s.error
+          ? `| ${i + 1} | ${s.purpose} | ${fmt(s.offeredRate)} | | | | | | | failed: ${s.error.split("\n")[0].slice(0, 100).replace(/\|/g, "/")} | ${s.checkpointIntervalMs} | | | | ${s.load.toFixed(1)} |`
+          : `| ${i + 1} | ${s.purpose} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)}${s.producerLimited ? " (producer-bound)" : ""} | ${fmt(s.consumedRate)} | ${fmt(s.floorSlope)} | ${fmt(s.finalLagS, 2)} | ${fmt(s.maxLagSpans)} | ${fmt(s.maxCheckpointMs)} | ${s.sustained ? "sustained" : "**not sustained**"} | ${s.checkpointIntervalMs} | ${s.latency && s.latency.visibleMessages ? `${fmt(s.latency.p50Ms)} / ${fmt(s.latency.p99Ms)}` : "-"} | ${s.latency ? `${((100 * s.latency.visibleSpans) / Math.max(1, s.latency.spans)).toFixed(0)}%` : "-"} | ${fmt(s.cpuS, 1)} / ${fmt(s.harnessCpuS, 1)} | ${s.load.toFixed(1)} |`,
+      ),
+      "",
+      "Latency is over the visible messages only (a commit passed their offset before the step ended); a step that was not sustained is not waited for, so its latency is shown for completeness only.",
+    );
+  }
+  return lines;
+}
+
+export function markdown(command: string, env: Environment, runs: RunResult[], notes: string[], sustained: SustainedResult[] = []): string {
   const lines = [
     `# tracefold benchmark, ${new Date().toISOString()}`,
     "",
@@ -48,13 +75,14 @@ export function markdown(command: string, env: Environment, runs: RunResult[], n
     "",
     "Timing and CPU per row:",
     ...[...new Map(runs.filter((r) => !r.error).map((r) => [r.scenario, `- ${r.scenario}: rate over ${r.timing}; CPU: ${r.cpuScope.replace(/ \(whole process: [\d.]+ s\)/, " (whole process in the JSON)")}.`])).values()],
+    ...sustainedMarkdown(sustained),
     "",
   ];
   return lines.join("\n");
 }
 
 /** One SVG: throughput (from sample deltas) and lag over time. */
-export function svg(title: string, samples: Sample[]): string | null {
+export function svg(title: string, samples: Sample[], lagUnit = "messages"): string | null {
   const rate: Array<[number, number]> = [];
   const lag: Array<[number, number]> = [];
   const unit = samples.some((s) => s.spans !== null) ? "spans/s" : "messages/s";
@@ -80,7 +108,7 @@ export function svg(title: string, samples: Sample[]): string | null {
     `<text x="${L - 4}" y="${T + 4}" text-anchor="end" fill="#1f5fbf">${fmt(rMax)}</text><text x="${L - 4}" y="${H - B}" text-anchor="end" fill="#1f5fbf">0</text>`,
     `<text x="${W - R + 4}" y="${T + 4}" fill="#c0392b">${fmt(lMax)}</text><text x="${W - R + 4}" y="${H - B}" fill="#c0392b">0</text>`,
     `<text x="${W - R}" y="${H - 8}" text-anchor="end">${tMax.toFixed(0)} s</text><text x="${L}" y="${H - 8}">0 s</text>`,
-    `<text x="${L + 4}" y="${T - 4}" fill="#1f5fbf">${unit} (left)</text><text x="${W - R - 4}" y="${T - 4}" text-anchor="end" fill="#c0392b">lag, messages (right)</text>`,
+    `<text x="${L + 4}" y="${T - 4}" fill="#1f5fbf">${unit} (left)</text><text x="${W - R - 4}" y="${T - 4}" text-anchor="end" fill="#c0392b">lag, ${lagUnit} (right)</text>`,
     rate.length > 1 ? `<path d="${path(rate, rMax)}" fill="none" stroke="#1f5fbf" stroke-width="1.5"/>` : "",
     lag.length > 1 ? `<path d="${path(lag, lMax)}" fill="none" stroke="#c0392b" stroke-width="1.5" stroke-dasharray="4 2"/>` : "",
     "</svg>",
@@ -88,11 +116,11 @@ export function svg(title: string, samples: Sample[]): string | null {
   ].join("\n");
 }
 
-export function writeResults(dir: string, stamp: string, command: string, env: Environment, runs: RunResult[], notes: string[]): { json: string; md: string; plots: number } {
+export function writeResults(dir: string, stamp: string, command: string, env: Environment, runs: RunResult[], notes: string[], sustained: SustainedResult[] = []): { json: string; md: string; plots: number } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${stamp}.json`);
   const md = join(dir, `${stamp}.md`);
-  writeFileSync(json, JSON.stringify({ command, env, notes, runs }, null, 1) + "\n");
+  writeFileSync(json, JSON.stringify({ command, env, notes, runs, sustained }, null, 1) + "\n");
   let plots = 0;
   const plotDir = join(dir, `${stamp}-plots`);
   const links: string[] = [];
@@ -105,6 +133,18 @@ export function writeResults(dir: string, stamp: string, command: string, env: E
     links.push(`[${name}](${stamp}-plots/${name}.svg)`);
     plots++;
   }
-  writeFileSync(md, markdown(command, env, runs, notes) + (links.length ? `\nPlots (throughput and lag over time, sampled once a second): ${links.join(", ")}\n` : ""));
+  // the sustained steps: spans taken in per second and the lag in spans (acked - taken in)
+  for (const r of sustained) {
+    for (const [i, st] of r.steps.entries()) {
+      const name = `sustained-${r.shape}-step${String(i + 1).padStart(2, "0")}-${Math.round(st.offeredRate)}-cp${st.checkpointIntervalMs}`;
+      const s = svg(`${r.shape}: offered ${fmt(st.offeredRate)} spans/s, checkpoint ${st.checkpointIntervalMs} ms: ${st.error ? "failed" : st.sustained ? "sustained" : "not sustained"}`, st.samples.map((x) => ({ ...x, lag: x.lagSpans })), "spans");
+      if (!s) continue;
+      mkdirSync(plotDir, { recursive: true });
+      writeFileSync(join(plotDir, `${name}.svg`), s);
+      links.push(`[${name}](${stamp}-plots/${name}.svg)`);
+      plots++;
+    }
+  }
+  writeFileSync(md, markdown(command, env, runs, notes, sustained) + (links.length ? `\nPlots (throughput and lag over time, sampled once a second): ${links.join(", ")}\n` : ""));
   return { json, md, plots };
 }

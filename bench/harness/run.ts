@@ -3,14 +3,17 @@
  *
  *   node dist/bench/harness/run.js [--full] [--brokers B] [--spans N] [--services N] [--seed S]
  *       [--partitions P] [--shapes trace,batch,span] [--rounds R] [--peer-rounds R]
- *       [--scenarios inprocess,kafka,shuffle,peers] [--peers consumer-perf,naive-node,flink,otelcol]
+ *       [--scenarios inprocess,kafka,shuffle,sustained,peers] [--peers consumer-perf,naive-node,flink,otelcol]
  *       [--traces-per-second N] [--out DIR]
+ *       [--sustained-steps N] [--sustained-seconds D] [--sustained-start SPANS_PER_S] [--latency-checkpoints MS,MS]
  *
  * Quick profile (default, < 10 min on 2 cores): 1M spans, shapes trace and batch, 2 rounds of the
  * tracefold scenarios, 1 round of the peers. --full: 5M spans, all three shapes, 3 rounds each.
  * Without --brokers it starts a private Kafka (scripts/services.sh, ports 29192-29195, state in
- * /tmp/bench-state) and stops it at the end. What is measured is backlog drain: the topic is
- * filled first, then each consumer reads it to the end offsets it had at start.
+ * /tmp/bench-state) and stops it at the end. The rows measure backlog drain: the topic is
+ * filled first, then each consumer reads it to the end offsets it had at start. The `sustained`
+ * scenario (sustained.ts) searches the highest offered rate with flat lag instead, on the first
+ * shape (every shape with --full), and measures end-to-end latency on its steps.
  */
 import { cpus, loadavg, totalmem } from "node:os";
 import { execSync } from "node:child_process";
@@ -19,6 +22,8 @@ import { parseArgs } from "node:util";
 import { createTopic, kafka, produce, startPrivateKafka, stopPrivateKafka, type Sample } from "./kafka.js";
 import { loadReplay, SPANS_PER_BATCH_MESSAGE, type ReplayMeta, type ReplaySpec } from "./replay-cache.js";
 import { runPeer, runTracefold, type RunResult } from "./scenarios.js";
+import { loopable, sustainedSearch, type SustainedResult, type SustainedSample } from "./sustained.js";
+import { SCHEMA } from "../../pipeline/config.js";
 import { writeResults, type Environment } from "./report.js";
 import type { MessageShape } from "../../sources/replay/otlp-encode.js";
 
@@ -28,8 +33,23 @@ const { values } = parseArgs({
     full: { type: "boolean" }, brokers: { type: "string" }, spans: { type: "string" }, services: { type: "string" }, seed: { type: "string" },
     partitions: { type: "string" }, shapes: { type: "string" }, rounds: { type: "string" }, "peer-rounds": { type: "string" },
     scenarios: { type: "string" }, peers: { type: "string" }, "traces-per-second": { type: "string" }, out: { type: "string" },
+    "sustained-steps": { type: "string" }, "sustained-seconds": { type: "string" }, "sustained-start": { type: "string" }, "latency-checkpoints": { type: "string" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  process.stdout.write(`node dist/bench/harness/run.js [--full] [--brokers H:P] [--spans N] [--services N] [--seed S] [--partitions P]
+    [--shapes trace,batch,span] [--rounds R] [--peer-rounds R] [--scenarios inprocess,kafka,shuffle,sustained,peers]
+    [--peers consumer-perf,naive-node,flink,otelcol] [--traces-per-second N] [--out DIR]
+    [--sustained-steps N]          search steps (quick 5, full 6)
+    [--sustained-seconds D]        offer window per step (quick 20, full 30)
+    [--sustained-start R]          first offered rate, spans/s (default: half the measured drain rate)
+    [--latency-checkpoints MS,..]  extra latency points at the highest sustained rate (default 250; the
+                                   search steps run with the default runtime.checkpointIntervalMs)
+See bench/README.md.
+`);
+  process.exit(0);
+}
 const full = values.full === true;
 const spec = {
   seed: Number(values.seed ?? 42),
@@ -41,7 +61,12 @@ const spec = {
 const shapes = (values.shapes ?? (full ? "batch,trace,span" : "trace,batch")).split(",") as MessageShape[];
 const rounds = Number(values.rounds ?? (full ? 3 : 2));
 const peerRounds = Number(values["peer-rounds"] ?? (full ? 3 : 1));
-const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,peers").split(","));
+const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,sustained,peers").split(","));
+const sustainedSteps = Number(values["sustained-steps"] ?? (full ? 6 : 5));
+const sustainedSeconds = Number(values["sustained-seconds"] ?? (full ? 30 : 20));
+const sustainedStart = values["sustained-start"] ? Number(values["sustained-start"]) : null;
+const latencyCheckpoints = (values["latency-checkpoints"] ?? "250").split(",").filter(Boolean).map(Number);
+const defaultCheckpointMs = SCHEMA["runtime.checkpointIntervalMs"].default as number;
 const peers = (values.peers ?? "consumer-perf,naive-node,flink,otelcol").split(",");
 const outDir = values.out ?? join(ROOT, "bench", "results");
 const command = `npm run bench${process.argv.slice(2).length ? " -- " + process.argv.slice(2).join(" ") : ""}`;
@@ -90,8 +115,11 @@ const env: Environment = {
   batchSizes: `batch shape ${SPANS_PER_BATCH_MESSAGE} spans per message; in-process replay source 4096 spans per batch; tracefold Kafka fetches at its defaults`,
 };
 const runs: RunResult[] = [];
+const sustainedResults: SustainedResult[] = [];
 const notes: string[] = [
-  "Backlog drain: every topic is filled before the consumers start; the sustained rate (highest offered rate with flat lag) is not measured.",
+  scenarios.has("sustained")
+    ? "The table's rows are backlog drain: every topic is filled before the consumers start. The sustained rate (highest offered rate with flat lag) and the end-to-end latency are in their own section below."
+    : "Backlog drain: every topic is filled before the consumers start; the sustained rate (highest offered rate with flat lag) was not measured in this run (--scenarios without sustained).",
   "The machine is shared with another engineer's test runs: expect +-30% between rounds; compare rows of the same round.",
 ];
 let brokers = values.brokers ?? "";
@@ -125,7 +153,7 @@ try {
       }
     }
   }
-  const viaKafka = ["kafka", "shuffle", "peers"].some((s) => scenarios.has(s));
+  const viaKafka = ["kafka", "shuffle", "sustained", "peers"].some((s) => scenarios.has(s));
   if (viaKafka && !brokers) {
     progress("starting a private Kafka on 127.0.0.1:29192 (scripts/services.sh)", true);
     privateKafka = true;
@@ -140,9 +168,14 @@ try {
     await createTopic(admin, topic, spec.partitions, Math.max(256 << 20, Math.ceil((1.25 * meta.bytes) / spec.partitions)));
     const produceS = await produce(brokers, topic, messages, (n) => progress(`producing ${shape} to ${topic}: ${n.toLocaleString("en-US")} / ${messages.length.toLocaleString("en-US")} messages`));
     progress(`produced ${topic} in ${produceS.toFixed(1)} s (${Math.round(meta.spans / produceS).toLocaleString("en-US")} spans/s, ${Math.round(meta.messages / produceS).toLocaleString("en-US")} messages/s)`, true);
-    messages.length = 0;
+    // the sustained search offers the same messages again, paced (first shape only in the quick profile)
+    const sustainedHere = scenarios.has("sustained") && (full || si === 0);
+    const replay = sustainedHere ? loopable(messages) : null;
+    if (!sustainedHere) messages.length = 0;
     try {
       await runKafkaScenarios(shape, si, topic, meta);
+      if (replay) await runSustained(shape, topic, meta, replay, admin);
+      messages.length = 0;
       if (scenarios.has("peers")) {
         for (let round = 1; round <= peerRounds; round++) {
           for (const peer of round % 2 ? peers : [...peers].reverse()) {
@@ -162,8 +195,8 @@ try {
 } finally {
   env.loadEnd = loadavg();
   const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-  if (runs.length) {
-    const w = writeResults(outDir, stamp, command, env, runs, notes);
+  if (runs.length || sustainedResults.length) {
+    const w = writeResults(outDir, stamp, command, env, runs, notes, sustainedResults);
     progress(`wrote ${w.md}, ${w.json} and ${w.plots} plots`, true);
   }
   stop();
@@ -194,4 +227,48 @@ async function runKafkaScenarios(shape: MessageShape, shapeIndex: number, topic:
       progress(summary(r), true);
     }
   }
+}
+
+async function runSustained(shape: MessageShape, topic: string, meta: ReplayMeta, replay: ReturnType<typeof loopable>, admin: ReturnType<ReturnType<typeof kafka>["admin"]>): Promise<void> {
+  // the drain rate to start from: this run's keyed 1-worker rows, else one drain run now
+  const keyed = (list: RunResult[]) => list.filter((r) => r.scenario === "kafka keyed -> blackhole" && r.shape === shape && r.topology.includes(" 1 worker") && !r.error && r.spansPerS > 0);
+  let drain = keyed(runs);
+  let drainSource = `mean of this run's ${drain.length} keyed 1-worker drain round(s)`;
+  if (!drain.length && sustainedStart === null) {
+    step = `kafka keyed -> blackhole, 1 worker(s) [${shape}] (drain reference for the sustained search)`;
+    prev = null;
+    const r = await runTracefold(ROOT, {
+      scenario: "kafka keyed -> blackhole", shape, topology: "1 process, 1 worker thread(s), kafkajs", round: 1, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: true,
+      sets: ["source.type=kafka", `source.kafka.brokers=${brokers}`, `source.kafka.topic=${topic}`, `source.kafka.groupId=bench-${process.pid}-${Date.now()}`, "source.kafka.bounded=true", "sinks.meta=blackhole", "sinks.traces=blackhole", "runtime.workers=1"],
+    }, onSample);
+    runs.push(r);
+    progress(summary(r), true);
+    drain = keyed([r]);
+    drainSource = "one keyed 1-worker drain run made for the search";
+  }
+  const drainRate = drain.length ? drain.reduce((a, r) => a + r.spansPerS, 0) / drain.length : 0;
+  const startRate = sustainedStart ?? (drainRate > 0 ? 0.5 * drainRate : 50_000);
+  if (sustainedStart !== null) drainSource += `; start given by --sustained-start`;
+  else if (!(drainRate > 0)) drainSource = "no drain rate measured: started at 50,000";
+  let last = 0;
+  let lastT = 0;
+  const onS = (s: SustainedSample) => {
+    const rate = s.spans !== null && s.t > lastT ? Math.round((s.spans - last) / (s.t - lastT)) : null;
+    last = s.spans ?? 0;
+    lastT = s.t;
+    progress(`${step}: ${s.t.toFixed(0)} s, offered ${s.offeredSpans.toLocaleString("en-US")} spans, taken in ${(s.spans ?? 0).toLocaleString("en-US")}${rate !== null ? ` (${rate.toLocaleString("en-US")}/s)` : ""}, lag ${s.lagSpans.toLocaleString("en-US")} spans`);
+  };
+  const res = await sustainedSearch({
+    root: ROOT, admin, brokers, topicPrefix: `bench-sustained-${shape}-${process.pid}`, partitions: spec.partitions, replay,
+    bytesPerSpan: meta.bytes / meta.spans, durationS: sustainedSeconds,
+    sets: ["sinks.meta=blackhole", "sinks.traces=blackhole", "runtime.workers=1"],
+    onSample: onS, shape, drainRate, drainSource, startRate, maxSteps: sustainedSteps, defaultCheckpointIntervalMs: defaultCheckpointMs,
+    latencyCheckpointsMs: latencyCheckpoints,
+    onStep: (label, s) => {
+      if (s) progress(label, true);
+      else ((step = label), (last = 0), (lastT = 0), progress(label, true));
+    },
+  });
+  sustainedResults.push(res);
+  progress(`sustained [${shape}]: ${res.sustainedRate === null ? "no offered rate was sustained" : `${res.atLeast ? ">= " : ""}${Math.round(res.sustainedRate).toLocaleString("en-US")} spans/s`}${res.failedRate !== null ? `, not at ${Math.round(res.failedRate).toLocaleString("en-US")}` : ""}`, true);
 }

@@ -39,7 +39,7 @@ export interface RunResult {
   error?: string;
 }
 
-interface Timed {
+export interface Timed {
   code: number | null;
   stdout: string;
   stderr: string;
@@ -48,7 +48,7 @@ interface Timed {
   rssMb: number;
 }
 
-function timed(cmd: string, args: string[], cwd: string, started?: (pid: number) => void): Promise<Timed> {
+export function timed(cmd: string, args: string[], cwd: string, started?: (pid: number) => void): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const p = spawn("/usr/bin/time", ["-f", "TIME %e %U %S %M", cmd, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
     if (p.pid) started?.(p.pid);
@@ -83,10 +83,10 @@ export interface TracefoldRun {
 /** Seconds without progress after which a tracefold run is killed. */
 const STALL_S = 30;
 
-/** Kills the tracefold process under /usr/bin/time (its only child), so time still reports. */
-function killChild(timePid: number): void {
+/** Signals the tracefold process under /usr/bin/time (its only child), so time still reports. */
+export function killChild(timePid: number, signal: NodeJS.Signals = "SIGKILL"): void {
   const r = spawnSync("pgrep", ["-P", String(timePid)], { encoding: "utf8" });
-  for (const pid of r.stdout.split(/\s+/).filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+  for (const pid of r.stdout.split(/\s+/).filter(Boolean)) process.kill(Number(pid), signal);
 }
 
 const logTime = (stderr: string, msg: string) => Date.parse(new RegExp(`"time":"([^"]+)","level":"info","msg":"${msg}`).exec(stderr)?.[1] ?? "");
