@@ -121,4 +121,31 @@ describe("mysql sink (real server)", () => {
     await a.close();
     await b.close();
   });
+
+  it("stores a pending state larger than max_allowed_packet in chunks, reads it back byte for byte, and replaces it", async () => {
+    const sink = new MysqlSink({ url: url.toString(), consumerGroup: "big", memberId: "member-big" });
+    await sink.open();
+    const [[{ m }]] = (await sink.pool.query("SELECT @@max_allowed_packet AS m")) as unknown as [[{ m: number }]];
+    const big = new Uint8Array(Number(m) + (3 << 20));
+    for (let i = 0; i < big.length; i += 4093) big[i] = (i * 31) & 255;
+    big[big.length - 1] = 7;
+    const small = Uint8Array.of(1, 2, 3);
+    const deltas = { edges: [], services: [], operations: [], traces: [] };
+    expect(await sink.loadCheckpoint("big", [0, 1])).toEqual([]);
+    await sink.write({ deltas, offsets: [{ topic: "big", partition: 0, nextOffset: 5 }, { topic: "big", partition: 1, nextOffset: 6 }], states: [{ partition: 0, state: big }, { partition: 1, state: small }] });
+    const got = await sink.loadCheckpoint("big", [0, 1]);
+    expect(got.map((g) => [g.partition, g.nextOffset, g.state?.length])).toEqual([[0, 5, big.length], [1, 6, 3]]);
+    expect(Buffer.compare(Buffer.from(got[0].state!), Buffer.from(big))).toBe(0);
+    expect([...got[1].state!]).toEqual([1, 2, 3]);
+    expect(sink.metrics().mysql_state_bytes_written).toBe(big.length + 3);
+    // the next checkpoint's smaller state replaces every chunk of the previous one
+    await sink.write({ deltas, offsets: [{ topic: "big", partition: 0, nextOffset: 9 }, { topic: "big", partition: 1, nextOffset: 6 }], states: [{ partition: 0, state: small }] });
+    const again = await sink.loadCheckpoint("big", [0, 1]);
+    expect(again.map((g) => [g.partition, g.nextOffset, g.state === null ? null : [...g.state]])).toEqual([[0, 9, [1, 2, 3]], [1, 6, null]]);
+    // a checkpoint written before migration 4 (one blob in fold_checkpoints) is still read
+    await sink.pool.query("DELETE FROM fold_checkpoint_chunks WHERE consumer_group = 'big'");
+    await sink.pool.query("UPDATE fold_checkpoints SET state = x'0a0b' WHERE consumer_group = 'big' AND kafka_partition = 1");
+    expect((await sink.loadCheckpoint("big", [1]))[0].state).toEqual(Uint8Array.of(10, 11));
+    await sink.close();
+  }, 120_000);
 });

@@ -78,6 +78,16 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (consumer_group, topic, kafka_partition)) ${TABLE}`,
     ],
   },
+  {
+    version: 4,
+    name: "fold checkpoints in chunks: no row or statement near max_allowed_packet",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS fold_checkpoint_chunks (
+        consumer_group VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL, kafka_partition INT NOT NULL,
+        seq INT NOT NULL, bytes LONGBLOB NOT NULL,
+        PRIMARY KEY (consumer_group, topic, kafka_partition, seq)) ${TABLE}`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS tracefold_schema_migrations (

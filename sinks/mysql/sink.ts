@@ -29,6 +29,10 @@ export interface MysqlSinkConfig {
   tlsCaFile?: string;
   /** Rows per prepared multi-row statement. */
   chunkRows?: number;
+  /** Fold state is stored in chunks of this many bytes (default 1 MiB). */
+  stateChunkBytes?: number;
+  /** Chunk bytes per INSERT statement at most (default 4 MiB; keep below max_allowed_packet). */
+  statementBytes?: number;
   /**
    * Attempts for a transaction that fails transiently (0: until it succeeds, the default: the
    * pipeline waits, Kafka pauses, lag grows, nothing is dropped).
@@ -73,6 +77,8 @@ export class MysqlSink implements Sink {
   retries = 0;
   namesTruncated = 0;
   rowsWritten = 0;
+  /** Bytes of fold state stored by checkpoints. */
+  stateBytesWritten = 0;
   lastWriteMs = 0;
 
   constructor(readonly config: MysqlSinkConfig) {}
@@ -270,17 +276,55 @@ export class MysqlSink implements Sink {
       [...offsets].sort((a, b) => cmp(a.topic, b.topic) || a.partition - b.partition).map((o) => [group, o.topic, o.partition, o.nextOffset, now]));
   }
 
-  /** The fold's pending state per partition: replaced at each checkpoint (NULL when none). */
+  /**
+   * The fold's pending state per partition, replaced at each checkpoint. It is stored in chunks of
+   * `stateChunkBytes` (fold_checkpoint_chunks, several chunks per statement up to
+   * `statementBytes`): one member's state can be hundreds of MB, and a row or a statement over the
+   * server's max_allowed_packet (MariaDB 16 MB, MySQL 64 MB by default) fails the checkpoint. The
+   * fold_checkpoints row keeps the time of the checkpoint; its `state` column (one blob, before
+   * migration 4) is cleared.
+   */
   private async writeStates(conn: PoolConnection, w: MetaWrite): Promise<void> {
     const group = this.config.consumerGroup ?? "tracefold";
     const byPartition = new Map((w.states ?? []).filter((s) => s.topic === undefined).map((s) => [s.partition, s.state]));
     const byTopic = new Map((w.states ?? []).filter((s) => s.topic !== undefined).map((s) => [`${s.topic}/${s.partition}`, s.state]));
     const stateOf = (o: OffsetCommit) => byTopic.get(`${o.topic}/${o.partition}`) ?? byPartition.get(o.partition);
-    const rows = (w.offsets ?? []).map((o) => {
+    const offsets = [...(w.offsets ?? [])].sort((a, b) => cmp(a.topic, b.topic) || a.partition - b.partition);
+    const now = Date.now();
+    await this.upsertCustom(conn, "fold_checkpoints", ["consumer_group", "topic", "kafka_partition", "state", "updated_at"], "state = VALUES(state), updated_at = VALUES(updated_at)",
+      offsets.map((o) => [group, o.topic, o.partition, null, now]));
+    const chunkBytes = Math.max(1024, this.config.stateChunkBytes ?? 1 << 20);
+    const statementBytes = Math.max(chunkBytes, this.config.statementBytes ?? 4 << 20);
+    // per topic: drop the partitions' previous chunks, then insert the new ones
+    const topics = new Map<string, OffsetCommit[]>();
+    for (const o of offsets) topics.set(o.topic, [...(topics.get(o.topic) ?? []), o]);
+    for (const [topic, list] of topics) {
+      for (let i = 0; i < list.length; i += 500) {
+        const part = list.slice(i, i + 500);
+        await conn.execute(`DELETE FROM fold_checkpoint_chunks WHERE consumer_group = ? AND topic = ? AND kafka_partition IN (${part.map(() => "?").join(", ")})`, [group, topic, ...part.map((o) => o.partition)]);
+      }
+    }
+    let rows: unknown[][] = [];
+    let bytes = 0;
+    const insert = async () => {
+      if (rows.length === 0) return;
+      await conn.execute(`INSERT INTO fold_checkpoint_chunks (consumer_group, topic, kafka_partition, seq, bytes) VALUES ${rows.map(() => "(?, ?, ?, ?, ?)").join(", ")}`, rows.flat() as never[]);
+      this.rowsWritten += rows.length;
+      this.stateBytesWritten += bytes;
+      rows = [];
+      bytes = 0;
+    };
+    for (const o of offsets) {
       const st = stateOf(o);
-      return [group, o.topic, o.partition, st ? Buffer.from(st.buffer, st.byteOffset, st.byteLength) : null, Date.now()];
-    });
-    await this.upsertCustom(conn, "fold_checkpoints", ["consumer_group", "topic", "kafka_partition", "state", "updated_at"], "state = VALUES(state), updated_at = VALUES(updated_at)", rows);
+      if (!st) continue;
+      for (let at = 0, seq = 0; at < st.byteLength; at += chunkBytes, seq++) {
+        const len = Math.min(chunkBytes, st.byteLength - at);
+        if (bytes + len > statementBytes) await insert();
+        rows.push([group, o.topic, o.partition, seq, Buffer.from(st.buffer, st.byteOffset + at, len)]);
+        bytes += len;
+      }
+    }
+    await insert();
   }
 
   /**
@@ -310,13 +354,22 @@ export class MysqlSink implements Sink {
            WHERE o.consumer_group = ? AND o.topic = ? AND o.kafka_partition IN (${marks})`,
           [group, topic, ...sorted],
         );
+        // the state's chunks, a partition at a time (each result row is one chunk, far below
+        // max_allowed_packet)
+        const chunks = new Map<number, Buffer[]>();
+        for (const p of sorted) {
+          const [cs] = await conn.execute("SELECT seq, bytes FROM fold_checkpoint_chunks WHERE consumer_group = ? AND topic = ? AND kafka_partition = ? ORDER BY seq", [group, topic, p]);
+          const list = (cs as Array<{ seq: number; bytes: Buffer }>).map((c) => c.bytes);
+          if (list.length) chunks.set(p, list);
+        }
         await conn.commit();
         for (const r of owners as Array<{ p: number; e: number }>) this.epochs.set(`${topic}/${Number(r.p)}`, Number(r.e));
-        return (rows as Array<{ p: number; n: number; s: Buffer | null }>).map((r) => ({
-          partition: Number(r.p),
-          nextOffset: Number(r.n),
-          state: r.s ? new Uint8Array(r.s.buffer, r.s.byteOffset, r.s.byteLength) : null,
-        }));
+        return (rows as Array<{ p: number; n: number; s: Buffer | null }>).map((r) => {
+          const parts = chunks.get(Number(r.p));
+          // a checkpoint written before migration 4 has its state in one blob
+          const s = parts ? Buffer.concat(parts) : r.s;
+          return { partition: Number(r.p), nextOffset: Number(r.n), state: s ? new Uint8Array(s.buffer, s.byteOffset, s.byteLength) : null };
+        });
       } catch (err) {
         await conn.rollback().catch(() => {});
         throw err;
@@ -371,7 +424,7 @@ export class MysqlSink implements Sink {
   }
 
   metrics(): Record<string, number> {
-    return { mysql_writes: this.writes, mysql_retries: this.retries, mysql_rows_written: this.rowsWritten, mysql_names_truncated: this.namesTruncated, mysql_last_write_ms: this.lastWriteMs, mysql_fenced_writes: this.fencedWrites };
+    return { mysql_writes: this.writes, mysql_retries: this.retries, mysql_rows_written: this.rowsWritten, mysql_state_bytes_written: this.stateBytesWritten, mysql_names_truncated: this.namesTruncated, mysql_last_write_ms: this.lastWriteMs, mysql_fenced_writes: this.fencedWrites };
   }
 }
 
