@@ -3,7 +3,8 @@
  *
  *   node dist/bench/harness/run.js [--full] [--brokers B] [--spans N] [--services N] [--seed S]
  *       [--partitions P] [--shapes trace,batch,span] [--rounds R] [--peer-rounds R]
- *       [--scenarios inprocess,kafka,shuffle,sustained,peers] [--peers consumer-perf,naive-node,flink,otelcol]
+ *       [--scenarios inprocess,kafka,shuffle,stores,sustained,peers] [--peers consumer-perf,naive-node,flink,otelcol]
+ *       [--hbase-thrift H:P] [--mysql-url URL]
  *       [--traces-per-second N] [--out DIR]
  *       [--sustained-steps N] [--sustained-seconds D] [--sustained-start SPANS_PER_S] [--latency-checkpoints MS,MS]
  *
@@ -13,7 +14,9 @@
  * /tmp/bench-state) and stops it at the end. The rows measure backlog drain: the topic is
  * filled first, then each consumer reads it to the end offsets it had at start. The `sustained`
  * scenario (sustained.ts) searches the highest offered rate with flat lag instead, on the first
- * shape (every shape with --full), and measures end-to-end latency on its steps.
+ * shape (every shape with --full), and measures end-to-end latency on its steps. The `stores`
+ * scenario (stores.ts) runs the keyed job into real HBase + MySQL (private instances unless given)
+ * and checks MySQL's totals against the generator's truth.
  */
 import { cpus, loadavg, totalmem } from "node:os";
 import { execSync } from "node:child_process";
@@ -23,6 +26,7 @@ import { createTopic, kafka, produce, startPrivateKafka, stopPrivateKafka, type 
 import { loadReplay, SPANS_PER_BATCH_MESSAGE, type ReplayMeta, type ReplaySpec } from "./replay-cache.js";
 import { runPeer, runTracefold, type RunResult } from "./scenarios.js";
 import { loopable, sustainedSearch, type SustainedResult, type SustainedSample } from "./sustained.js";
+import { checkMysql, dropDatabase, freshDatabase, replayTruth, startPrivateStores, stopPrivateStores, type Stores } from "./stores.js";
 import { SCHEMA } from "../../pipeline/config.js";
 import { writeResults, type Environment } from "./report.js";
 import type { MessageShape } from "../../sources/replay/otlp-encode.js";
@@ -34,13 +38,15 @@ const { values } = parseArgs({
     partitions: { type: "string" }, shapes: { type: "string" }, rounds: { type: "string" }, "peer-rounds": { type: "string" },
     scenarios: { type: "string" }, peers: { type: "string" }, "traces-per-second": { type: "string" }, out: { type: "string" },
     "sustained-steps": { type: "string" }, "sustained-seconds": { type: "string" }, "sustained-start": { type: "string" }, "latency-checkpoints": { type: "string" },
+    "hbase-thrift": { type: "string" }, "mysql-url": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
   process.stdout.write(`node dist/bench/harness/run.js [--full] [--brokers H:P] [--spans N] [--services N] [--seed S] [--partitions P]
-    [--shapes trace,batch,span] [--rounds R] [--peer-rounds R] [--scenarios inprocess,kafka,shuffle,sustained,peers]
+    [--shapes trace,batch,span] [--rounds R] [--peer-rounds R] [--scenarios inprocess,kafka,shuffle,stores,sustained,peers]
     [--peers consumer-perf,naive-node,flink,otelcol] [--traces-per-second N] [--out DIR]
+    [--hbase-thrift H:P] [--mysql-url URL]  stores scenario: use these instead of private HBase + MariaDB
     [--sustained-steps N]          search steps (quick 5, full 6)
     [--sustained-seconds D]        offer window per step (quick 20, full 30)
     [--sustained-start R]          first offered rate, spans/s (default: half the measured drain rate)
@@ -61,7 +67,7 @@ const spec = {
 const shapes = (values.shapes ?? (full ? "batch,trace,span" : "trace,batch")).split(",") as MessageShape[];
 const rounds = Number(values.rounds ?? (full ? 3 : 2));
 const peerRounds = Number(values["peer-rounds"] ?? (full ? 3 : 1));
-const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,sustained,peers").split(","));
+const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,stores,sustained,peers").split(","));
 const sustainedSteps = Number(values["sustained-steps"] ?? (full ? 6 : 5));
 const sustainedSeconds = Number(values["sustained-seconds"] ?? (full ? 30 : 20));
 const sustainedStart = values["sustained-start"] ? Number(values["sustained-start"]) : null;
@@ -124,7 +130,14 @@ const notes: string[] = [
 ];
 let brokers = values.brokers ?? "";
 let privateKafka = false;
+let stores: Stores | null = values["hbase-thrift"] && values["mysql-url"] ? { thrift: values["hbase-thrift"], mysqlUrl: values["mysql-url"] } : null;
+let privateStores = false;
 const stop = () => {
+  if (privateStores) {
+    progress("stopping the private HBase and MariaDB", true);
+    stopPrivateStores(ROOT);
+    privateStores = false;
+  }
   if (privateKafka) {
     progress("stopping the private Kafka", true);
     stopPrivateKafka(ROOT);
@@ -153,7 +166,7 @@ try {
       }
     }
   }
-  const viaKafka = ["kafka", "shuffle", "sustained", "peers"].some((s) => scenarios.has(s));
+  const viaKafka = ["kafka", "shuffle", "stores", "sustained", "peers"].some((s) => scenarios.has(s));
   if (viaKafka && !brokers) {
     progress("starting a private Kafka on 127.0.0.1:29192 (scripts/services.sh)", true);
     privateKafka = true;
@@ -174,6 +187,7 @@ try {
     if (!sustainedHere) messages.length = 0;
     try {
       await runKafkaScenarios(shape, si, topic, meta);
+      if (scenarios.has("stores") && (full || si === 0)) await runStores(shape, topic, meta);
       if (replay) await runSustained(shape, topic, meta, replay, admin);
       messages.length = 0;
       if (scenarios.has("peers")) {
@@ -224,6 +238,41 @@ async function runKafkaScenarios(shape: MessageShape, shapeIndex: number, topic:
       }, onSample);
       runs.push(r);
       if (r.correctness.startsWith("stalled")) stalled.add(`${s.name}/${s.workers}`);
+      progress(summary(r), true);
+    }
+  }
+}
+
+/** Kafka keyed -> HBase + MySQL, 1 and 2 workers: throughput with the real sinks, and MySQL's totals against the truth. */
+async function runStores(shape: MessageShape, topic: string, meta: ReplayMeta): Promise<void> {
+  if (!stores) {
+    progress("starting a private HBase and MariaDB (scripts/services.sh, ports 29090/23306)", true);
+    privateStores = true;
+    stores = startPrivateStores(ROOT);
+  }
+  progress(`regenerating the truth of the ${shape} replay for the MySQL check`, true);
+  const truth = replayTruth({ ...spec, shape });
+  for (let round = 1; round <= rounds; round++) {
+    for (const workers of round % 2 ? [1, 2] : [2, 1]) {
+      step = `kafka keyed -> HBase + MySQL, ${workers} worker(s) [${shape}] round ${round}`;
+      prev = null;
+      const name = `tracefold_bench_${process.pid}_${shape}_${workers}_${round}`; // the local server grants tracefold% databases
+      const url = await freshDatabase(stores.mysqlUrl, name);
+      const r = await runTracefold(ROOT, {
+        scenario: "kafka keyed -> HBase + MySQL", shape, topology: `1 process, ${workers} worker thread(s), kafkajs`, round, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: false,
+        sets: [
+          "source.type=kafka", `source.kafka.brokers=${brokers}`, `source.kafka.topic=${topic}`, `source.kafka.groupId=${name}`, "source.kafka.bounded=true",
+          "sinks.traces=hbase", `sinks.hbase.thrift=${stores.thrift}`, `sinks.hbase.table=${name}_t`, `sinks.hbase.indexTable=${name}_i`,
+          "sinks.meta=mysql", `sinks.mysql.url=${url}`, `runtime.workers=${workers}`,
+        ],
+      }, onSample);
+      if (!r.error) {
+        const check = checkMysql(ROOT, url, truth);
+        r.ok = check.ok;
+        r.correctness = check.text;
+      }
+      await dropDatabase(url).catch(() => {});
+      runs.push(r);
       progress(summary(r), true);
     }
   }
