@@ -64,6 +64,7 @@ export const SCHEMA: Record<string, Field> = {
   "fold.virtualNodeBudget": f("int", 100, "Distinct virtual peers kept per service; the rest fold into __other__.", { min: 1 }),
   "fold.maxSpansPerTrace": f("int", 10_000, "Spans kept per trace; the rest are counted and dropped.", { min: 1 }),
   "fold.maxPendingSpans": f("int", 2_000_000, "Pending spans per partition; past it the oldest trace is assembled early (counted).", { min: 1 }),
+  "fold.aggregates": f("string", "all", "`all`: edges, service and operation stats, trace connectivity. `edges`: only the edges (calls, failures, latency histograms), what Flink or the OTel Collector's servicegraph compute: the benchmark's like-for-like row.", { enum: ["all", "edges"] }),
   "fold.linkParentChild": f("bool", false, "For input without span kinds: an edge for every parent -> child across two services (Jaeger's dependency rule)."),
   "fold.flushIntervalMs": f("int", 10_000, "Processing time between flushes of aggregates to the stores (ms).", { min: 1 }),
   "decode.maxMessageBytes": f("int", 16 << 20, "A message larger than this is not decoded: it goes to the dead-letter topic (TF_DECODE_TOO_LARGE) and is counted.", { min: 1 }),

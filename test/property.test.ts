@@ -11,10 +11,10 @@ import { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
 import { buildReport } from "../operators/fold/report.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 
-function run(seed: number, services: number, partitions: number, batchSize: number, spans: number, extra: { duplicateRate?: number; brokenTraceRate?: number; errorRate?: number } = {}) {
+function run(seed: number, services: number, partitions: number, batchSize: number, spans: number, extra: { duplicateRate?: number; brokenTraceRate?: number; errorRate?: number } = {}, aggregates: "all" | "edges" = "all") {
   const interner = new Interner();
   const gen = new ReplayGenerator({ seed, services, partitions, batchSize, ...extra }, interner);
-  const fold = new Fold(interner);
+  const fold = new Fold(interner, { aggregates });
   const store = new EmbeddedMetaStore();
   let batches = 0;
   gen.generate(spans, (b) => {
@@ -23,7 +23,7 @@ function run(seed: number, services: number, partitions: number, batchSize: numb
   });
   fold.finish();
   void store.write(fold.drain());
-  return { check: checkAgainstTruth(buildReport(store), gen.truth), truth: gen.truth, fold };
+  return { check: checkAgainstTruth(buildReport(store), gen.truth), truth: gen.truth, fold, report: buildReport(store) };
 }
 
 describe("fold equals the generator's truth", () => {
@@ -56,6 +56,18 @@ describe("fold equals the generator's truth", () => {
       expect(check.differences).toEqual([]);
     });
   }
+
+  it("fold.aggregates=edges (the benchmark's like-for-like row): the same edges, no service or trace tables", () => {
+    const full = run(17, 30, 3, 700, 40_000, { duplicateRate: 0.01, brokenTraceRate: 0.03 });
+    const edges = run(17, 30, 3, 700, 40_000, { duplicateRate: 0.01, brokenTraceRate: 0.03 }, "edges");
+    expect(full.check.differences).toEqual([]);
+    expect(edges.report.edges.length).toBeGreaterThan(10);
+    expect(edges.report.edges).toEqual(full.report.edges);
+    // what it leaves out: every service and trace count
+    expect(edges.check.differences.some((d) => d.startsWith("edge"))).toBe(false);
+    expect(edges.report.connectivity.traces).toBe(0);
+    expect(edges.report.services.every((s) => s.spans === 0 && s.failures === 0)).toBe(true);
+  });
 
   it("holds little state per pending span", () => {
     const interner = new Interner();

@@ -219,6 +219,8 @@ try {
 async function runKafkaScenarios(shape: MessageShape, shapeIndex: number, topic: string, meta: ReplayMeta): Promise<void> {
   const list: Array<{ name: string; workers: number; sets: string[] }> = [];
   if (scenarios.has("kafka")) for (const w of [1, 2]) list.push({ name: `kafka keyed -> blackhole`, workers: w, sets: [] });
+  // like-for-like with the peers: only the edges (calls, failures, latency histograms)
+  if (scenarios.has("kafka")) list.push({ name: `kafka keyed -> blackhole, edges only`, workers: 1, sets: ["fold.aggregates=edges"] });
   // the thread shuffle on the first shape only in the quick profile
   if (scenarios.has("shuffle") && (full || shapeIndex === 0)) {
     for (const c of ["none", "lz4"]) list.push({ name: `kafka shuffle ${c} -> blackhole`, workers: 2, sets: ["source.kafka.keyedByTraceId=false", `runtime.exchangeCompression=${c}`] });

@@ -24,6 +24,12 @@ export interface FoldConfig {
   maxPendingSpans: number;
   /** For inputs with no span kinds: link every parent -> child across two services (Jaeger's way). */
   linkParentChild: boolean;
+  /**
+   * "all": edges, service and operation stats, trace connectivity. "edges": only the edges with
+   * their failures and latency histograms, what the peers compute (the benchmark's like-for-like
+   * row); the service, operation and trace tables stay empty.
+   */
+  aggregates: "all" | "edges";
 }
 
 export const DEFAULT_FOLD_CONFIG: FoldConfig = {
@@ -39,4 +45,5 @@ export const DEFAULT_FOLD_CONFIG: FoldConfig = {
   maxSpansPerTrace: 10_000,
   maxPendingSpans: 2_000_000,
   linkParentChild: false,
+  aggregates: "all",
 };

@@ -183,6 +183,7 @@ export abstract class FoldAggregates {
   }
 
   protected connectivity(P: PartitionState, s: number, col: number): void {
+    if (this.config.aggregates === "edges") return;
     let m = this.minuteOf(P, s);
     if (m < 0) {
       // no timestamp: the trace's minute, found through the span's trace entry

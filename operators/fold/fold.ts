@@ -35,7 +35,11 @@ export class Fold extends FoldAggregates {
 
   constructor(interner: Interner, config: Partial<FoldConfig> = {}) {
     super(interner, { ...DEFAULT_FOLD_CONFIG, ...config });
+    this.edgesOnly = this.config.aggregates === "edges";
   }
+
+  /** fold.aggregates=edges: only what the edge tables need. */
+  private readonly edgesOnly: boolean;
 
   partition(p: number): PartitionState {
     let s = this.parts[p];
@@ -143,7 +147,9 @@ export class Fold extends FoldAggregates {
       if (effEnd > P.tLastEnd[t]) P.tLastEnd[t] = effEnd;
       if (isNew || (hadNoEnd && P.tLastEnd[t] > -Infinity)) this.scheduleTrace(P, t);
       // stats
-      if (noStart) P.sState[s] = ST_STATS_DEFERRED;
+      if (this.edgesOnly) {
+        // fold.aggregates=edges: no service or operation stats
+      } else if (noStart) P.sState[s] = ST_STATS_DEFERRED;
       else this.spanStats(P, s, Math.floor(start / US_PER_MINUTE));
       // the call this span is a half of
       this.routeHalf(P, b, i, s);
@@ -323,6 +329,12 @@ export class Fold extends FoldAggregates {
   private assemble(P: PartitionState, t: number, why: number): void {
     const c = this.config;
     for (let s = P.tFirst[t]; s >= 0; s = P.sNext[s]) if (P.sCall[s] >= 0) this.resolveCall(P, P.sCall[s]);
+    if (this.edgesOnly) {
+      this.counters.tracesAssembled++;
+      if (this.config.linkParentChild) this.linkParentChild(P, t);
+      this.forget(P, t);
+      return;
+    }
     const tm = this.traceMinute(P, t);
     const sk = P.spans.key;
     let roots = 0;
@@ -383,7 +395,12 @@ export class Fold extends FoldAggregates {
       this.services.cols[S_CONNECTED][e] += connected;
     }
     if (c.linkParentChild) this.linkParentChild(P, t);
-    // forget the spans and the trace, remember the id so stragglers count as late
+    this.forget(P, t);
+  }
+
+  /** Forgets the trace's spans and the trace, and remembers its id so stragglers count as late. */
+  private forget(P: PartitionState, t: number): void {
+    const c = this.config;
     for (let s = P.tFirst[t]; s >= 0; ) {
       const next = P.sNext[s];
       P.spans.remove(s);
