@@ -35,6 +35,7 @@ import { registry } from "./registry.js";
 import { topicPartitions as topicPartitionCount, type ProcessResult } from "./process.js";
 import type { PackedInput, ShuffleSnapshot, ShuffleWorkerData } from "./shuffle-worker.js";
 import { KafkaSource } from "../sources/kafka/source.js";
+import type { MainThreadKafkaSource } from "../sources/kafka/rdkafka-source.js";
 import type { MysqlSink, MetaWrite } from "../sinks/mysql/sink.js";
 
 interface Slot {
@@ -71,9 +72,14 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
   const kgTopic = keyGroupTopic(topic);
   const allKeyGroups = Array.from({ length: keyGroups }, (_, g) => g);
   const statusIntervalMs = Math.min(1000, (cfg["runtime.tickMs"] as number) * 4);
-  log.info("starting the shuffled job: input not keyed by trace id", { workers, keyGroups, exchangeCompression: compression, exchangeCredits: credits, topic, cores: availableParallelism() });
+  const kafkaClient = (cfg["source.kafka.client"] as string | undefined) ?? "kafkajs";
+  log.info("starting the shuffled job: input not keyed by trace id", { workers, keyGroups, exchangeCompression: compression, exchangeCredits: credits, topic, kafkaClient, cores: availableParallelism() });
 
-  const source = new KafkaSource(spec("kafka").config as never);
+  // the native client only here, on the main thread, loaded only when selected (DECISIONS 14)
+  const source: MainThreadKafkaSource =
+    kafkaClient === "node-rdkafka"
+      ? new (await import("../sources/kafka/rdkafka-source.js")).RdkafkaSource(spec("kafka").config as never)
+      : new KafkaSource(spec("kafka").config as never);
 
   // ---- workers and the channels between every pair of them
   const slots: Slot[] = [];
@@ -350,6 +356,9 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
   let metrics: Record<string, number> = {};
   try {
     topicPartitions = await topicPartitionCount(cfg);
+    source.onRevoking?.(async () => {
+      if (!stopping) await checkpoint(false).catch((err) => log.warn("the checkpoint before a rebalance failed; the rollback resumes from the previous one", { error: String(err) }));
+    });
     source.onAssigned((change) => void rollback(`rebalance: assigned [${change.assigned.join(",")}] revoked [${change.revoked.join(",")}]`));
     await source.open(ctx);
     const interval = cfg["runtime.checkpointIntervalMs"] as number;

@@ -388,8 +388,11 @@ kafka_start() {
   kafka_write_conf
   local d=$STATE/kafka cid
   if [[ ! -s $d/cluster.id ]]; then
-    # a random 16-byte id, base64url without padding: 22 characters
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22 >"$d/cluster.id"
+    # a random 16-byte id, base64url without padding: 22 characters; not starting with "-", which
+    # kafka-storage's argument parser would take for an option (1 start in 64 failed)
+    local id=-
+    while [[ $id == -* ]]; do id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22); done
+    printf '%s\n' "$id" >"$d/cluster.id"
   fi
   cid=$(<"$d/cluster.id")
   if [[ ! -f $d/data/meta.properties ]]; then

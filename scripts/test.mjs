@@ -30,6 +30,16 @@ if (run("bash", [services, "up"]) !== 0) {
   process.stderr.write("tests: the services did not come up (see the message above); the integration tests will fail\n");
   failed++;
 } else process.stderr.write(`tests: services up in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+// the native Kafka client (source.kafka.client=node-rdkafka, test/rdkafka-source.test.ts) lives in a
+// per-user cache, never in node_modules: compiled once per machine (about 3 minutes), then instant
+const tn = Date.now();
+const native = spawnSync("bash", [join(root, "scripts", "ensure-native-kafka.sh")], { cwd: root, encoding: "utf8", maxBuffer: 256 << 20 });
+if (native.status !== 0) {
+  // the compiler's output only when it failed: its last lines say why
+  process.stderr.write(`${(native.stderr ?? "").split("\n").slice(-60).join("\n")}\n${native.error ? String(native.error) + "\n" : ""}`);
+  process.stderr.write("tests: installing node-rdkafka (bash scripts/ensure-native-kafka.sh) failed (see above); the node-rdkafka tests will fail\n");
+  failed++;
+} else process.stderr.write(`tests: node-rdkafka ready in ${((Date.now() - tn) / 1000).toFixed(0)} s\n`);
 const dir = mkdtempSync(join(tmpdir(), "tracefold-test-"));
 const report = join(dir, "vitest.json");
 const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)]);
