@@ -19,7 +19,8 @@
  * and checks MySQL's totals against the generator's truth.
  */
 import { cpus, loadavg, totalmem } from "node:os";
-import { execSync } from "node:child_process";
+import { execSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createTopic, kafka, produce, startPrivateKafka, stopPrivateKafka, type Sample } from "./kafka.js";
@@ -115,7 +116,7 @@ const env: Environment = {
   node: process.version,
   loadStart: loadavg(),
   kafka: values.brokers ? `given broker ${values.brokers}` : "private Kafka 3.9.1 (scripts/services.sh, KRaft, 1 broker) on the same cores",
-  kafkaClient: "kafkajs 2.2.4 only (node-rdkafka cannot run in worker threads: docs/DECISIONS.md 14)",
+  kafkaClient: "kafkajs 2.2.4; node-rdkafka 3.6.1 in the shuffle row that names it (it runs only on the main thread: docs/DECISIONS.md 14)",
   partitions: spec.partitions,
   replay: `ReplayGenerator seed ${spec.seed}, ${spec.services} services, ${spec.spans.toLocaleString("en-US")} spans, ${spec.tracesPerSecond} traces/s of event time, OTLP protobuf`,
   batchSizes: `batch shape ${SPANS_PER_BATCH_MESSAGE} spans per message; in-process replay source 4096 spans per batch; tracefold Kafka fetches at its defaults`,
@@ -224,6 +225,8 @@ async function runKafkaScenarios(shape: MessageShape, shapeIndex: number, topic:
   // the thread shuffle on the first shape only in the quick profile
   if (scenarios.has("shuffle") && (full || shapeIndex === 0)) {
     for (const c of ["none", "lz4"]) list.push({ name: `kafka shuffle ${c} -> blackhole`, workers: 2, sets: ["source.kafka.keyedByTraceId=false", `runtime.exchangeCompression=${c}`] });
+    // the main-thread consumer is where node-rdkafka can run: the same row with it, when installed
+    if (nativeKafka()) list.push({ name: `kafka shuffle none -> blackhole, node-rdkafka`, workers: 2, sets: ["source.kafka.keyedByTraceId=false", "runtime.exchangeCompression=none", "source.kafka.client=node-rdkafka"] });
   }
   const stalled = new Set<string>();
   for (let round = 1; round <= rounds; round++) {
@@ -278,6 +281,12 @@ async function runStores(shape: MessageShape, topic: string, meta: ReplayMeta): 
       progress(summary(r), true);
     }
   }
+}
+
+/** node-rdkafka compiled by scripts/ensure-native-kafka.sh (the bench does not compile it). */
+function nativeKafka(): boolean {
+  const r = spawnSync("bash", [join(ROOT, "scripts", "ensure-native-kafka.sh"), "--print"], { encoding: "utf8" });
+  return r.status === 0 && existsSync(join(r.stdout.trim(), "node-rdkafka"));
 }
 
 async function runSustained(shape: MessageShape, topic: string, meta: ReplayMeta, replay: ReturnType<typeof loopable>, admin: ReturnType<ReturnType<typeof kafka>["admin"]>): Promise<void> {
