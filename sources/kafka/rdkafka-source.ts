@@ -29,7 +29,7 @@ import { readFileSync } from "node:fs";
 import type { AssignmentChange, MessageBatch, Position, RuntimeContext, Source } from "../../pipeline/contracts.js";
 import { TracefoldError } from "../../pipeline/errors.js";
 import type { KafkaConnection } from "./config.js";
-import type { KafkaSourceConfig } from "./source.js";
+import { KafkaMember, type KafkaSourceConfig } from "./member.js";
 import { loadNodeRdkafka, type NodeRdkafka, type RdError, type RdKafkaConsumer, type RdMessage, type RdTopicPartition } from "./native.js";
 
 /**
@@ -87,23 +87,18 @@ export function rdkafkaConnectionConfig(c: KafkaConnection): Record<string, stri
 const FULL_QUEUE_POLL_MS = 2_000;
 const CONSUME_TIMEOUT_MS = 100;
 
-export class RdkafkaSource implements MainThreadKafkaSource {
+export class RdkafkaSource extends KafkaMember<RdkafkaSourceConfig> implements MainThreadKafkaSource {
   private kafka!: NodeRdkafka;
   private consumer: RdKafkaConsumer | null = null;
   private readonly queue: MessageBatch[] = [];
-  private waiter: ((b: MessageBatch | null) => void) | null = null;
-  private stopped = false;
   private closing = false;
   private ctx!: RuntimeContext;
-  /** Highest offset handed over per partition (the next offset to commit is this + 1). */
-  readonly handedOver = new Map<number, number>();
-  messages = 0;
-  batches = 0;
-  assigned: number[] = [];
   /** The assignment before the last revoke: what an assignment reports as revoked. */
   private previous: number[] = [];
 
-  constructor(readonly config: RdkafkaSourceConfig) {}
+  protected queuedBatches(): number {
+    return this.queue.length;
+  }
 
   async open(ctx: RuntimeContext): Promise<void> {
     this.ctx = ctx;
@@ -339,6 +334,7 @@ export class RdkafkaSource implements MainThreadKafkaSource {
       this.messages += mb.messages.length;
       this.batches++;
       if (this.waiter && this.queue.length === 0) {
+        // the waiter first: take() may end a bounded input, which must not resolve it with null
         const w = this.waiter;
         this.waiter = null;
         this.take(mb);
@@ -395,38 +391,7 @@ export class RdkafkaSource implements MainThreadKafkaSource {
     this.pause(this.assigned.filter((p) => this.budgetPaused.has(p)));
   }
 
-  private readonly endOffsets = new Map<number, number>();
-  /** The group's committed offsets, read at every assignment and updated by commit(). */
-  private readonly committed = new Map<number, number>();
-  /** Next offset per assigned partition: rewound-to or handed over. */
-  private readonly position = new Map<number, number>();
-  /** The first offset this member read per partition: where a rollback without checkpoint goes. */
-  private readonly firstRead = new Map<number, number>();
-  private assignHandler: ((change: AssignmentChange) => void) | null = null;
-  /** Between hold() and rewind(): nothing is handed over, no checkpoint may be taken. */
-  holding = false;
-  generation = 0;
-  rollbacks = 0;
-  joined = false;
-  /** Messages fetched before a rewind, behind the position: not handed over again. */
-  skippedBehindPosition = 0;
-  /** Latest high watermark known per partition (handed-over offsets, and a query every 5 s). */
-  private readonly highWatermark = new Map<number, number>();
   private lagTimer: NodeJS.Timeout | null = null;
-  /** Partitions the memory budget paused (kept across holds and rewinds). */
-  private readonly budgetPaused = new Set<number>();
-
-  onAssigned(handler: (change: AssignmentChange) => void): void {
-    this.assignHandler = handler;
-  }
-
-  ready(): boolean {
-    return this.joined && !this.stopped;
-  }
-
-  assignment(): { topic: string; partitions: number[] } {
-    return { topic: this.config.topic, partitions: this.assigned };
-  }
 
   hold(): void {
     this.holding = true;
@@ -471,36 +436,6 @@ export class RdkafkaSource implements MainThreadKafkaSource {
     this.kick();
   }
 
-  positions(): Position[] {
-    return [...this.position].filter(([p]) => this.assigned.includes(p)).map(([partition, nextOffset]) => ({ topic: this.config.topic, partition, nextOffset }));
-  }
-
-  /** Bounded mode: every assigned partition read up to the end offset it had at start? */
-  private checkBoundedEnd(): void {
-    // not while holding: the rollback restores state and positions first (rewind checks again)
-    if (!this.config.bounded || this.assigned.length === 0 || this.holding) return;
-    for (const p of this.assigned) {
-      const end = this.endOffsets.get(p) ?? 0;
-      const next = this.position.get(p) ?? this.committed.get(p) ?? 0;
-      if (end > 0 && next < end) return;
-    }
-    if (this.queue.length === 0) this.endInput();
-    else this.endAfterQueue = true;
-  }
-
-  /** Bounded mode reached the end offsets; a rewind (rollback) opens the input again. */
-  ended = false;
-  private endAfterQueue = false;
-
-  private endInput(): void {
-    this.ended = true;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = null;
-      w(null);
-    }
-  }
-
   /** Commits `next offset` per partition to Kafka (called once what they produced is durable). */
   async commit(offsets: Position[], committedBySink = false): Promise<void> {
     if (offsets.length === 0) return;
@@ -508,15 +443,6 @@ export class RdkafkaSource implements MainThreadKafkaSource {
     if (committedBySink || !this.consumer) return;
     // synchronous: one round trip to the coordinator, on the main thread
     this.consumer.commitSync(offsets.map((o) => ({ topic: this.config.topic, partition: o.partition, offset: o.nextOffset })));
-  }
-
-  interrupt(): void {
-    this.stopped = true;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = null;
-      w(null);
-    }
   }
 
   /** Leaves the group. Batches not yet taken are dropped unprocessed: their offsets were never
@@ -568,11 +494,6 @@ export class RdkafkaSource implements MainThreadKafkaSource {
       kafka_messages_behind_position: this.skippedBehindPosition,
       kafka_client_errors: errors,
     };
-    // lag as Kafka's tools count it: messages past the last durable (committed) offset
-    for (const p of this.assigned) {
-      const high = this.highWatermark.get(p) ?? 0;
-      out[`kafka_partition_lag{topic="${this.config.topic}",partition="${p}"}`] = Math.max(0, high - (this.committed.get(p) ?? this.firstRead.get(p) ?? high));
-    }
-    return out;
+    return this.lagMetrics(out);
   }
 }

@@ -8,26 +8,10 @@
 import { registerBeforeRejoin, unregisterBeforeRejoin } from "./kafkajs-patch.js";
 import { Kafka, type Consumer, type EachBatchPayload } from "kafkajs";
 import type { AssignmentChange, MessageBatch, Position, RuntimeContext, Source } from "../../pipeline/contracts.js";
-import { kafkajsConfig, type KafkaConnection } from "./config.js";
+import { kafkajsConfig } from "./config.js";
+import { KafkaMember, type KafkaSourceConfig } from "./member.js";
 
-export interface KafkaSourceConfig extends KafkaConnection {
-  topic: string;
-  groupId: string;
-  /** Start at the earliest offset when the group has no committed offset. */
-  fromBeginning?: boolean;
-  sessionTimeoutMs?: number;
-  /** Batches waiting for the runtime before fetching pauses. */
-  maxQueuedBatches?: number;
-  /** Longest wait of a fetch on the broker for data (ms). */
-  maxWaitTimeMs?: number;
-  /** Largest fetch per partition. */
-  maxBytesPerPartition?: number;
-  /**
-   * Bounded (backfill) mode: read up to the end offsets the topic had at start, then end the
-   * input, so windows close as in `tracefold fold`. Off: run until stopped.
-   */
-  bounded?: boolean;
-}
+export type { KafkaSourceConfig } from "./member.js";
 
 interface Pending {
   batch: MessageBatch;
@@ -35,19 +19,14 @@ interface Pending {
   taken: (ok: boolean) => void;
 }
 
-export class KafkaSource implements Source {
+export class KafkaSource extends KafkaMember implements Source {
   private consumer!: Consumer;
   private readonly queue: Pending[] = [];
-  private waiter: ((b: MessageBatch | null) => void) | null = null;
-  private stopped = false;
   private ctx!: RuntimeContext;
-  /** Highest offset handed over per partition (the next offset to commit is this + 1). */
-  readonly handedOver = new Map<number, number>();
-  messages = 0;
-  batches = 0;
-  assigned: number[] = [];
 
-  constructor(readonly config: KafkaSourceConfig) {}
+  protected queuedBatches(): number {
+    return this.queue.length;
+  }
 
   async open(ctx: RuntimeContext): Promise<void> {
     this.ctx = ctx;
@@ -133,12 +112,8 @@ export class KafkaSource implements Source {
     this.messages += mb.messages.length;
     this.batches++;
     const ok = await new Promise<boolean>((taken) => {
-      if (this.waiter && !this.holding) {
-        const w = this.waiter;
-        this.waiter = null;
-        w(mb);
-        taken(true);
-      } else this.queue.push({ batch: mb, taken });
+      if (!this.holding && this.wake(mb)) taken(true);
+      else this.queue.push({ batch: mb, taken });
     });
     if (!ok) return;
     // taken by the runtime: kafkajs may fetch this partition again
@@ -150,24 +125,8 @@ export class KafkaSource implements Source {
     await heartbeat();
   }
 
-  private readonly endOffsets = new Map<number, number>();
-  /** The group's committed offsets, read at every assignment and updated by commit(). */
-  private readonly committed = new Map<number, number>();
   private fetchCommitted: () => Promise<void> = async () => {};
   private closeAdmin: () => Promise<void> = async () => {};
-  /** Next offset per assigned partition: sought-to or handed over. */
-  private readonly position = new Map<number, number>();
-  /** The first offset this member read per partition: where a rollback without checkpoint goes. */
-  private readonly firstRead = new Map<number, number>();
-  private assignHandler: ((change: AssignmentChange) => void) | null = null;
-  /** Between hold() and rewind(): nothing is handed over, no checkpoint may be taken. */
-  holding = false;
-  generation = 0;
-  rollbacks = 0;
-
-  onAssigned(handler: (change: AssignmentChange) => void): void {
-    this.assignHandler = handler;
-  }
 
   private memberId: string | null = null;
   private revokeHandler: (() => Promise<void>) | null = null;
@@ -195,20 +154,7 @@ export class KafkaSource implements Source {
     this.ctx.log.info("rebalance: partitions about to be revoked, checkpoint before rejoining", { partitions: this.assigned, ms: Date.now() - t0, completed: ok });
   }
 
-  joined = false;
-  /** Messages of a batch fetched before a seek, behind the position: not handed over again. */
-  skippedBehindPosition = 0;
-  /** Latest high watermark seen per partition (fetches, and the admin every 5 s). */
-  private readonly highWatermark = new Map<number, number>();
   private lagTimer: NodeJS.Timeout | null = null;
-
-  ready(): boolean {
-    return this.joined && !this.stopped;
-  }
-
-  assignment(): { topic: string; partitions: number[] } {
-    return { topic: this.config.topic, partitions: this.assigned };
-  }
 
   hold(): void {
     this.holding = true;
@@ -216,9 +162,6 @@ export class KafkaSource implements Source {
     this.consumer.pause([{ topic: this.config.topic }]);
     for (const p of this.queue.splice(0)) p.taken(false);
   }
-
-  /** Partitions the memory budget paused (kept across holds and rewinds). */
-  private readonly budgetPaused = new Set<number>();
 
   pausePartitions(partitions: number[]): void {
     for (const p of partitions) this.budgetPaused.add(p);
@@ -251,36 +194,6 @@ export class KafkaSource implements Source {
     this.checkBoundedEnd();
   }
 
-  positions(): Position[] {
-    return [...this.position].filter(([p]) => this.assigned.includes(p)).map(([partition, nextOffset]) => ({ topic: this.config.topic, partition, nextOffset }));
-  }
-
-  /** Bounded mode: every assigned partition read up to the end offset it had at start? */
-  private checkBoundedEnd(): void {
-    // not while holding: the rollback restores state and positions first (rewind checks again)
-    if (!this.config.bounded || this.assigned.length === 0 || this.holding) return;
-    for (const p of this.assigned) {
-      const end = this.endOffsets.get(p) ?? 0;
-      const next = this.position.get(p) ?? this.committed.get(p) ?? 0;
-      if (end > 0 && next < end) return;
-    }
-    if (this.queue.length === 0) this.endInput();
-    else this.endAfterQueue = true;
-  }
-
-  /** Bounded mode reached the end offsets; a rewind (rollback) opens the input again. */
-  ended = false;
-
-  private endInput(): void {
-    this.ended = true;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = null;
-      w(null);
-    }
-  }
-
-  private endAfterQueue = false;
 
   async next(): Promise<MessageBatch | null> {
     const p = this.holding ? undefined : this.queue.shift();
@@ -304,15 +217,6 @@ export class KafkaSource implements Source {
       // store holds these offsets already, the next checkpoint commits to Kafka again
       if (!/REBALANCE_IN_PROGRESS|ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|rebalanc/i.test(`${(err as { type?: string }).type ?? ""} ${(err as Error).message}`)) throw err;
       this.commitsRefusedByRebalance++;
-    }
-  }
-
-  interrupt(): void {
-    this.stopped = true;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = null;
-      w(null);
     }
   }
 
@@ -341,11 +245,6 @@ export class KafkaSource implements Source {
       kafka_commits_refused_by_rebalance: this.commitsRefusedByRebalance,
       kafka_messages_behind_position: this.skippedBehindPosition,
     };
-    // lag as Kafka's tools count it: messages past the last durable (committed) offset
-    for (const p of this.assigned) {
-      const high = this.highWatermark.get(p) ?? 0;
-      out[`kafka_partition_lag{topic="${this.config.topic}",partition="${p}"}`] = Math.max(0, high - (this.committed.get(p) ?? this.firstRead.get(p) ?? high));
-    }
-    return out;
+    return this.lagMetrics(out);
   }
 }
