@@ -55,10 +55,15 @@ export function stopPrivateStores(root: string): void {
   rmSync(PRIVATE_ENV.TRACEFOLD_STATE_DIR, { recursive: true, force: true });
 }
 
+/** A connection to the server of a mysql:// URL, no database selected. */
+function serverConnection(u: URL): Promise<mysql.Connection> {
+  return mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
+}
+
 /** A fresh database on the server of `url`; returns its URL. */
 export async function freshDatabase(url: string, name: string): Promise<string> {
   const u = new URL(url);
-  const conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
+  const conn = await serverConnection(u);
   try {
     await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
     await conn.query(`CREATE DATABASE \`${name}\``);
@@ -71,7 +76,7 @@ export async function freshDatabase(url: string, name: string): Promise<string> 
 
 export async function dropDatabase(url: string): Promise<void> {
   const u = new URL(url);
-  const conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
+  const conn = await serverConnection(u);
   try {
     await conn.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
   } finally {

@@ -297,7 +297,11 @@ export class MysqlSink implements Sink {
     const statementBytes = Math.max(chunkBytes, this.config.statementBytes ?? 4 << 20);
     // per topic: drop the partitions' previous chunks, then insert the new ones
     const topics = new Map<string, OffsetCommit[]>();
-    for (const o of offsets) topics.set(o.topic, [...(topics.get(o.topic) ?? []), o]);
+    for (const o of offsets) {
+      const list = topics.get(o.topic);
+      if (list) list.push(o);
+      else topics.set(o.topic, [o]);
+    }
     for (const [topic, list] of topics) {
       for (let i = 0; i < list.length; i += 500) {
         const part = list.slice(i, i + 500);
