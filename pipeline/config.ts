@@ -66,6 +66,7 @@ export const SCHEMA: Record<string, Field> = {
   "fold.maxPendingSpans": f("int", 2_000_000, "Pending spans per partition; past it the oldest trace is assembled early (counted).", { min: 1 }),
   "fold.aggregates": f("string", "all", "`all`: edges, service and operation stats, trace connectivity. `edges`: only the edges (calls, failures, latency histograms), what Flink or the OTel Collector's servicegraph compute: the benchmark's like-for-like row.", { enum: ["all", "edges"] }),
   "fold.linkParentChild": f("bool", false, "For input without span kinds: an edge for every parent -> child across two services (Jaeger's dependency rule)."),
+  "fold.checkpointChain": f("int", 0, "Incremental checkpoints: a checkpoint writes the pending state that changed since the previous one, and an entry unchanged for N checkpoints again, so a restore reads the last N increments at most. 0 (default): N = 1.5 x (outOfOrdernessMs + traceGapMs) / the checkpoint interval, 2..64. 1: every checkpoint writes the whole pending state.", { min: 0 }),
   "fold.flushIntervalMs": f("int", 10_000, "Processing time between flushes of aggregates to the stores (ms).", { min: 1 }),
   "decode.maxMessageBytes": f("int", 16 << 20, "A message larger than this is not decoded: it goes to the dead-letter topic (TF_DECODE_TOO_LARGE) and is counted.", { min: 1 }),
   "sinks.traces": f("string", "embedded", "Where trace details go: `embedded` (in-memory trace store), `hbase` or `blackhole`.", { enum: ["embedded", "hbase", "blackhole"] }),

@@ -79,6 +79,12 @@ export interface Operator {
   /** Installs pending state saved by an earlier checkpoint (partition -> blob). */
   restore?(states: Array<{ partition: number; state: Uint8Array }>): void;
   /**
+   * Whether the last checkpoint item this operator emitted was stored (true) or not (false): an
+   * operator with incremental state writes its next checkpoint complete after a false, or when it
+   * never heard back.
+   */
+  checkpointStored?(ok: boolean): void;
+  /**
    * Rollback to the last checkpoint: forget ALL state and every delta not yet emitted (the
    * runtime then restores the checkpointed state and rewinds the sources to its offsets).
    */

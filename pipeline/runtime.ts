@@ -240,7 +240,10 @@ export class LocalRuntime {
       await this.drainWrites();
       for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.flush();
       for (const n of this.nodes.values()) if (n.kind === "sink") await n.impl.commitPositions?.(positions);
+      for (const o of this.operators()) o.checkpointStored?.(true);
     } catch (err) {
+      // incremental state: what this checkpoint emitted may not be stored, so the next is complete
+      for (const o of this.operators()) o.checkpointStored?.(false);
       if ((err as TracefoldError).code !== "TF_FENCED") throw err;
       // another member claimed one of these partitions since we restored it: nothing of this
       // checkpoint was stored; start over from the last one that was

@@ -65,6 +65,7 @@ type FromMain =
   | PackedInput
   | { t: "barrier"; gen: number; id: number; final: boolean }
   | { t: "reset"; gen: number }
+  | { t: "stored"; gen: number; ok: boolean }
   | { t: "restore"; gen: number; states: Array<{ partition: number; state: Uint8Array }> }
   | { t: "report" }
   | { t: "exit" };
@@ -183,6 +184,10 @@ class ShuffleWorker {
         return;
       case "reset":
         this.reset(m.gen);
+        return;
+      case "stored":
+        // the main thread stored (or failed to store) the last checkpoint: incremental state
+        if (m.gen === this.gen) this.fold.checkpointStored(m.ok);
         return;
       case "restore":
         if (m.gen === this.gen) this.fold.restore(m.states);

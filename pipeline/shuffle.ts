@@ -277,7 +277,9 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     };
     try {
       await store.write(w);
+      broadcast({ t: "stored", gen: g, ok: true });
     } catch (err) {
+      broadcast({ t: "stored", gen: g, ok: false });
       if ((err as TracefoldError).code !== "TF_FENCED") throw err;
       fenced++;
       log.warn("checkpoint fenced: a partition has a newer owner; rolling back", { error: (err as Error).message });

@@ -6,12 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mysql from "mysql2/promise";
 import { Interner } from "../pipeline/intern.js";
+import type { SpanBatch } from "../pipeline/span-batch.js";
 import { Fold } from "../operators/fold/fold.js";
 import { ReplayGenerator } from "../sources/replay/generator.js";
 import { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
 import { buildReport } from "../operators/fold/report.js";
 import { MysqlSink } from "../sinks/mysql/sink.js";
 import { MIGRATIONS } from "../sinks/mysql/schema.js";
+import { incrementOf, restorePartition, snapshotPartition } from "../operators/fold/snapshot.js";
 import { loadStore } from "../sinks/mysql/read.js";
 import { serviceEnv } from "./support/services.js";
 import { serverConnection } from "./support/stream.js";
@@ -146,6 +148,52 @@ describe("mysql sink (real server)", () => {
     await sink.pool.query("DELETE FROM fold_checkpoint_chunks WHERE consumer_group = 'big'");
     await sink.pool.query("UPDATE fold_checkpoints SET state = x'0a0b' WHERE consumer_group = 'big' AND kafka_partition = 1");
     expect((await sink.loadCheckpoint("big", [1]))[0].state).toEqual(Uint8Array.of(10, 11));
+    await sink.close();
+  }, 120_000);
+
+  it("stores incremental checkpoints as a chain: old increments dropped, a retried write idempotent, the chain restores", async () => {
+    const sink = new MysqlSink({ url: url.toString(), consumerGroup: "chain", memberId: "member-chain", stateChunkBytes: 64 << 10 });
+    await sink.open();
+    const interner = new Interner();
+    const gen = new ReplayGenerator({ seed: 21, services: 15, partitions: 1, tracesPerSecond: 300, batchSize: 500 }, interner);
+    const batches: SpanBatch[] = [];
+    gen.generate(60_000, (b) => batches.push(b.clone()));
+    const fold = new Fold(interner, { outOfOrdernessMs: 500, traceGapMs: 1500, assemblyWindowMs: 800, assembledMemoryMs: 3000 });
+    const deltas = { edges: [], services: [], operations: [], traces: [] };
+    const stored = async () => {
+      const [rows] = await sink.pool.query("SELECT increment, COUNT(*) AS n FROM fold_checkpoint_chunks WHERE consumer_group = 'chain' GROUP BY increment ORDER BY increment");
+      return (rows as Array<{ increment: number }>).map((r) => Number(r.increment));
+    };
+    expect(await sink.loadCheckpoint("chain", [0])).toEqual([]);
+    const per = Math.ceil(batches.length / 12);
+    let last = { seq: 0, keepFrom: 0 };
+    const chain = 3;
+    for (let k = 0, offset = 0; k < batches.length; k += per) {
+      for (const b of batches.slice(k, k + per)) fold.processBatch(b);
+      const state = snapshotPartition(fold, 0, chain);
+      last = incrementOf(state)!;
+      offset += per;
+      const w = { deltas, offsets: [{ topic: "chain", partition: 0, nextOffset: offset }], states: [{ partition: 0, state }] };
+      await sink.write(w);
+      if (last.seq === 5) await sink.write(w); // a retried transaction writes the same rows again
+      // only the increments the newest one still needs are kept
+      const kept = await stored();
+      expect(kept).toEqual(Array.from({ length: last.seq - last.keepFrom + 1 }, (_, i) => last.keepFrom + i));
+    }
+    expect(last.seq).toBeGreaterThanOrEqual(8);
+    expect(last.seq - last.keepFrom + 1).toBe(chain);
+    // the chain read back restores the partition exactly
+    const [got] = await sink.loadCheckpoint("chain", [0]);
+    const restored = new Fold(new Interner(), { outOfOrdernessMs: 500, traceGapMs: 1500, assemblyWindowMs: 800, assembledMemoryMs: 3000 });
+    restorePartition(restored, got.state!);
+    expect(restored.partition(0).spans.size).toBe(fold.partition(0).spans.size);
+    expect(restored.partition(0).calls.size).toBe(fold.partition(0).calls.size);
+    expect(restored.partition(0).watermarkUs).toBe(fold.partition(0).watermarkUs);
+    // a complete increment (after a restore) replaces the whole chain
+    fold.partition(0).snapFull = true;
+    const complete = snapshotPartition(fold, 0, chain);
+    await sink.write({ deltas, offsets: [{ topic: "chain", partition: 0, nextOffset: 999 }], states: [{ partition: 0, state: complete }] });
+    expect(await stored()).toEqual([last.seq + 1]);
     await sink.close();
   }, 120_000);
 });

@@ -20,6 +20,7 @@ import {
 import { DEFAULT_FOLD_CONFIG, type FoldConfig } from "./config.js";
 import { FoldAggregates, S_CONNECTED, S_DUPS, S_ORPHANS, S_TRACES, S_UNPAIRED_S, TR_CONNECTED, TR_CUT, TR_EVICTED, TR_TRACES, US_PER_MINUTE } from "./fold-aggregates.js";
 import { PartitionState } from "./partition-state.js";
+import { DIRTY } from "./hash-index.js";
 
 // span state bits (PartitionState.sState)
 const ST_STATS_DEFERRED = 1; // no timestamp: service stats recorded at assembly with the trace's minute
@@ -145,6 +146,7 @@ export class Fold extends FoldAggregates {
       const effEnd = noStart ? P.maxEndUs : end;
       const hadNoEnd = P.tLastEnd[t] === -Infinity;
       if (effEnd > P.tLastEnd[t]) P.tLastEnd[t] = effEnd;
+      P.traces.flags[t] |= DIRTY; // count, first/last span, times (incremental checkpoints)
       if (isNew || (hadNoEnd && P.tLastEnd[t] > -Infinity)) this.scheduleTrace(P, t);
       // stats
       if (this.edgesOnly) {
@@ -165,7 +167,11 @@ export class Fold extends FoldAggregates {
     // append: a trace's spans stay in arrival order, so "first N" budgets follow arrival
     P.sNext[s] = -1;
     if (P.tFirst[t] < 0) P.tFirst[t] = s;
-    else P.sNext[P.tLast[t]] = s;
+    else {
+      const tail = P.tLast[t];
+      P.sNext[tail] = s;
+      P.spans.flags[tail] |= DIRTY;
+    }
     P.tLast[t] = s;
     P.sPid[s * 2] = b.pid[i * 2];
     P.sPid[s * 2 + 1] = b.pid[i * 2 + 1];
@@ -224,6 +230,7 @@ export class Fold extends FoldAggregates {
   /** Files span s as a half of the call keyed by P.calls.key. */
   private half(P: PartitionState, s: number, isClient: boolean): void {
     const c = P.calls.upsert();
+    P.calls.flags[c] |= DIRTY;
     const deadline = P.sStart[s] + P.sDur[s] + this.config.assemblyWindowMs * 1000;
     if (P.calls.inserted) {
       P.cClient[c] = -1;
@@ -248,6 +255,7 @@ export class Fold extends FoldAggregates {
       for (let v = P.cServers[c]; v >= 0; v = P.sNextHalf[v]) {
         this.paired(P, s, v);
         P.sCall[v] = -1;
+        P.spans.flags[v] |= DIRTY;
         P.cPaired[c]++;
       }
       P.cServers[c] = -1;
@@ -308,10 +316,12 @@ export class Fold extends FoldAggregates {
     const cs = P.cClient[c];
     if (cs >= 0) {
       P.sCall[cs] = -1;
+      P.spans.flags[cs] |= DIRTY;
       if (P.cPaired[c] === 0) this.loneClient(P, cs);
     }
     for (let v = P.cServers[c]; v >= 0; v = P.sNextHalf[v]) {
       P.sCall[v] = -1;
+      P.spans.flags[v] |= DIRTY;
       // a server half without a parent whose client never showed up is a root after all: a Zipkin
       // shared root span (yelp.json's `routing`), or a linked consumer whose producer is elsewhere
       if ((P.sFlags[v] & F_HAS_PARENT) === 0) this.rootServer(P, v);

@@ -11,7 +11,17 @@
  *          the hash sits beside the id, so a probe reads one cache line and touches the keys
  *          only when the full hash matches
  *   keys:  [e0 words][e1 words]...           free ids: a stack, so ids are reused, columns dense
+ *   flags: per entry, LIVE | DIRTY           DIRTY: changed since the last incremental checkpoint
+ *
+ * Incremental checkpoints (snapshot.ts) write only the entries marked DIRTY (and old ones): an
+ * insert or a removal marks its entry here; a caller that changes a column of an existing entry
+ * marks it with `flags[e] |= DIRTY`. `written` keeps, per entry, the increment that last wrote it.
+ * The table and the free stack are not checkpointed: rebuild()
+ * derives them from the LIVE flags and the hashes.
  */
+export const LIVE = 1;
+export const DIRTY = 2;
+
 export interface HashIndexState {
   keys: Uint32Array;
   hashes: Int32Array;
@@ -26,6 +36,10 @@ export class HashIndex {
   keys: Uint32Array;
   /** Hash of each entry (to find its slot on removal). */
   hashes: Int32Array;
+  /** LIVE | DIRTY per entry (see above). */
+  flags: Uint8Array;
+  /** Per entry: the incremental checkpoint that last wrote it (snapshot.ts). */
+  written: Int32Array;
   private table: Int32Array;
   private slots: number;
   private mask: number;
@@ -51,6 +65,8 @@ export class HashIndex {
     this.capacity = capacity;
     this.keys = new Uint32Array(capacity * words);
     this.hashes = new Int32Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.written = new Int32Array(capacity);
     this.free = new Int32Array(capacity);
     let t = 16;
     while (t < capacity * 2) t *= 2;
@@ -61,7 +77,12 @@ export class HashIndex {
 
   /** Bytes held by the index (not counting the caller's columns). */
   get bytesHeld(): number {
-    return this.keys.byteLength + this.hashes.byteLength + this.table.byteLength + this.free.byteLength;
+    return this.keys.byteLength + this.hashes.byteLength + this.flags.byteLength + this.written.byteLength + this.table.byteLength + this.free.byteLength;
+  }
+
+  /** High-water mark of entry ids: every entry ever used is below it. */
+  get highWater(): number {
+    return this.next;
   }
 
   private hashKey(): number {
@@ -145,6 +166,7 @@ export class HashIndex {
     }
     this.storeKey(e);
     this.hashes[e] = h;
+    this.flags[e] = LIVE | DIRTY;
     this.table[2 * slot] = h;
     this.table[2 * slot + 1] = e + 1;
     this.size++;
@@ -191,6 +213,7 @@ export class HashIndex {
     table[2 * hole + 1] = 0;
     this.missSlot = -1;
     this.free[this.freeTop++] = e;
+    this.flags[e] = DIRTY;
     this.size--;
   }
 
@@ -198,6 +221,7 @@ export class HashIndex {
   clear(): void {
     this.missSlot = -1;
     this.table.fill(0);
+    this.flags.fill(0);
     this.freeTop = 0;
     this.next = 0;
     this.size = 0;
@@ -241,6 +265,52 @@ export class HashIndex {
     this.mask = this.slots - 1;
     this.table = st.table.slice();
     this.missSlot = -1;
+    this.flags.fill(0);
+    for (let slot = 0; slot < this.slots; slot++) {
+      const v = this.table[2 * slot + 1];
+      if (v !== 0) this.flags[v - 1] = LIVE;
+    }
+  }
+
+  /** Makes room for entry ids below `n` (a restore writes entries by id). */
+  reserve(n: number): void {
+    if (n <= this.capacity) return;
+    let c = this.capacity;
+    while (c < n) c *= 2;
+    this.growEntries(c);
+  }
+
+  /**
+   * After a restore wrote keys, hashes and flags of the entries below `next` by id: derives the
+   * table, the free stack and the size from them, and clears every DIRTY mark.
+   */
+  rebuild(next: number): void {
+    this.reserve(next);
+    const flags = this.flags;
+    this.next = next;
+    this.freeTop = 0;
+    this.size = 0;
+    for (let e = next - 1; e >= 0; e--) {
+      flags[e] &= LIVE;
+      if (flags[e] === 0) this.free[this.freeTop++] = e;
+      else this.size++;
+    }
+    flags.fill(0, next);
+    let t = 16;
+    while (t < this.capacity * 2 || this.size + 1 > t >>> 1) t *= 2;
+    this.slots = t;
+    this.mask = t - 1;
+    const table = new Int32Array(2 * t);
+    for (let e = 0; e < next; e++) {
+      if (flags[e] === 0) continue;
+      const h = this.hashes[e];
+      let slot = h & this.mask;
+      while (table[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
+      table[2 * slot] = h;
+      table[2 * slot + 1] = e + 1;
+    }
+    this.table = table;
+    this.missSlot = -1;
   }
 
   private growEntries(n: number): void {
@@ -250,6 +320,12 @@ export class HashIndex {
     const hashes = new Int32Array(n);
     hashes.set(this.hashes);
     this.hashes = hashes;
+    const flags = new Uint8Array(n);
+    flags.set(this.flags);
+    this.flags = flags;
+    const written = new Int32Array(n);
+    written.set(this.written);
+    this.written = written;
     const free = new Int32Array(n);
     free.set(this.free);
     this.free = free;

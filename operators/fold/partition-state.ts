@@ -67,6 +67,11 @@ export class PartitionState {
   readonly callTimers = new TimerHeap();
   readonly traceTimers = new TimerHeap();
 
+  /** Incremental checkpoints (snapshot.ts): the last increment written for this partition. */
+  snapSeq = 0;
+  /** The next increment must be complete: new or restored state, or a checkpoint not stored. */
+  snapFull = true;
+
   constructor(readonly partition: number) {
     this.traces.onGrow = (n) => {
       this.tFirst = growI32(this.tFirst, n);

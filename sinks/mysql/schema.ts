@@ -88,6 +88,14 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (consumer_group, topic, kafka_partition, seq)) ${TABLE}`,
     ],
   },
+  {
+    version: 5,
+    name: "incremental fold checkpoints: a partition's state is a chain of increments",
+    statements: [
+      `ALTER TABLE fold_checkpoint_chunks ADD COLUMN increment BIGINT NOT NULL DEFAULT 0 AFTER kafka_partition,
+        DROP PRIMARY KEY, ADD PRIMARY KEY (consumer_group, topic, kafka_partition, increment, seq)`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS tracefold_schema_migrations (

@@ -17,6 +17,7 @@ import { silentLogger, type Checkpoint, type Logger, type RuntimeContext, type S
 import { TracefoldError } from "../../pipeline/errors.js";
 import type { FoldDeltas } from "../../operators/fold/deltas.js";
 import type { HistogramData } from "../../operators/fold/histogram.js";
+import { incrementOf } from "../../operators/fold/snapshot.js";
 import { MIGRATIONS, MIGRATIONS_TABLE } from "./schema.js";
 
 export interface MysqlSinkConfig {
@@ -277,12 +278,15 @@ export class MysqlSink implements Sink {
   }
 
   /**
-   * The fold's pending state per partition, replaced at each checkpoint. It is stored in chunks of
-   * `stateChunkBytes` (fold_checkpoint_chunks, several chunks per statement up to
-   * `statementBytes`): one member's state can be hundreds of MB, and a row or a statement over the
-   * server's max_allowed_packet (MariaDB 16 MB, MySQL 64 MB by default) fails the checkpoint. The
-   * fold_checkpoints row keeps the time of the checkpoint; its `state` column (one blob, before
-   * migration 4) is cleared.
+   * The fold's pending state per partition: a chain of increments (operators/fold/snapshot.ts),
+   * extended at each checkpoint. Each increment is stored in chunks of `stateChunkBytes`
+   * (fold_checkpoint_chunks, keyed by its sequence number and the chunk's, several chunks per
+   * statement up to `statementBytes`): a member's state can be hundreds of MB, and a row or a
+   * statement over the server's max_allowed_packet (MariaDB 16 MB, MySQL 64 MB by default) fails
+   * the checkpoint. Increments before the new one's `keepFrom` are deleted (a complete increment
+   * deletes all), and so are any at or after its number (left by an earlier attempt of this
+   * transaction), so a retry writes the same rows. The fold_checkpoints row keeps the time of the
+   * checkpoint; its `state` column (one blob, before migration 4) is cleared.
    */
   private async writeStates(conn: PoolConnection, w: MetaWrite): Promise<void> {
     const group = this.config.consumerGroup ?? "tracefold";
@@ -295,24 +299,33 @@ export class MysqlSink implements Sink {
       offsets.map((o) => [group, o.topic, o.partition, null, now]));
     const chunkBytes = Math.max(1024, this.config.stateChunkBytes ?? 1 << 20);
     const statementBytes = Math.max(chunkBytes, this.config.statementBytes ?? 4 << 20);
-    // per topic: drop the partitions' previous chunks, then insert the new ones
-    const topics = new Map<string, OffsetCommit[]>();
+    // per topic and (keepFrom, seq): drop the increments the new one supersedes
+    const drops = new Map<string, { topic: string; keepFrom: number; seq: number; partitions: number[] }>();
     for (const o of offsets) {
-      const list = topics.get(o.topic);
-      if (list) list.push(o);
-      else topics.set(o.topic, [o]);
+      const st = stateOf(o);
+      const inc = st ? incrementOf(st) : null;
+      // no state, or a version-1 blob: the partition's chunks are replaced
+      const keepFrom = inc?.keepFrom ?? Number.MAX_SAFE_INTEGER;
+      const seq = inc?.seq ?? 0;
+      const k = `${o.topic}\u0000${keepFrom}\u0000${seq}`;
+      const d = drops.get(k);
+      if (d) d.partitions.push(o.partition);
+      else drops.set(k, { topic: o.topic, keepFrom, seq, partitions: [o.partition] });
     }
-    for (const [topic, list] of topics) {
-      for (let i = 0; i < list.length; i += 500) {
-        const part = list.slice(i, i + 500);
-        await conn.execute(`DELETE FROM fold_checkpoint_chunks WHERE consumer_group = ? AND topic = ? AND kafka_partition IN (${part.map(() => "?").join(", ")})`, [group, topic, ...part.map((o) => o.partition)]);
+    for (const d of drops.values()) {
+      for (let i = 0; i < d.partitions.length; i += 500) {
+        const part = d.partitions.slice(i, i + 500);
+        await conn.execute(
+          `DELETE FROM fold_checkpoint_chunks WHERE consumer_group = ? AND topic = ? AND kafka_partition IN (${part.map(() => "?").join(", ")}) AND (increment < ? OR increment >= ?)`,
+          [group, d.topic, ...part, d.keepFrom, d.seq],
+        );
       }
     }
     let rows: unknown[][] = [];
     let bytes = 0;
     const insert = async () => {
       if (rows.length === 0) return;
-      await conn.execute(`INSERT INTO fold_checkpoint_chunks (consumer_group, topic, kafka_partition, seq, bytes) VALUES ${rows.map(() => "(?, ?, ?, ?, ?)").join(", ")}`, rows.flat() as never[]);
+      await conn.execute(`INSERT INTO fold_checkpoint_chunks (consumer_group, topic, kafka_partition, increment, seq, bytes) VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`, rows.flat() as never[]);
       this.rowsWritten += rows.length;
       this.stateBytesWritten += bytes;
       rows = [];
@@ -321,10 +334,11 @@ export class MysqlSink implements Sink {
     for (const o of offsets) {
       const st = stateOf(o);
       if (!st) continue;
+      const increment = incrementOf(st)?.seq ?? 0;
       for (let at = 0, seq = 0; at < st.byteLength; at += chunkBytes, seq++) {
         const len = Math.min(chunkBytes, st.byteLength - at);
         if (bytes + len > statementBytes) await insert();
-        rows.push([group, o.topic, o.partition, seq, Buffer.from(st.buffer, st.byteOffset + at, len)]);
+        rows.push([group, o.topic, o.partition, increment, seq, Buffer.from(st.buffer, st.byteOffset + at, len)]);
         bytes += len;
       }
     }
@@ -359,11 +373,11 @@ export class MysqlSink implements Sink {
           [group, topic, ...sorted],
         );
         // the state's chunks, a partition at a time (each result row is one chunk, far below
-        // max_allowed_packet)
+        // max_allowed_packet): its chain of increments, in order
         const chunks = new Map<number, Buffer[]>();
         for (const p of sorted) {
-          const [cs] = await conn.execute("SELECT seq, bytes FROM fold_checkpoint_chunks WHERE consumer_group = ? AND topic = ? AND kafka_partition = ? ORDER BY seq", [group, topic, p]);
-          const list = (cs as Array<{ seq: number; bytes: Buffer }>).map((c) => c.bytes);
+          const [cs] = await conn.execute("SELECT bytes FROM fold_checkpoint_chunks WHERE consumer_group = ? AND topic = ? AND kafka_partition = ? ORDER BY increment, seq", [group, topic, p]);
+          const list = (cs as Array<{ bytes: Buffer }>).map((c) => c.bytes);
           if (list.length) chunks.set(p, list);
         }
         await conn.commit();
