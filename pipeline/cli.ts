@@ -7,12 +7,13 @@ import "../sources/kafka/kafkajs-patch.js";
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { consoleLogger, type Logger } from "./contracts.js";
-import { describeSettings, loadConfig, section, type Config } from "./config.js";
+import { describeSettings, loadConfig, replayWorkerCount, section, type Config } from "./config.js";
 import { TracefoldError } from "./errors.js";
-import { assembleRuntime } from "./assemble.js";
+import { assembleRuntime, prepareSources } from "./assemble.js";
+import { runReplayProcess } from "./replay-workers.js";
 import { connectionFromSettings } from "../sources/kafka/config.js";
 import type { LocalRuntime } from "./runtime.js";
-import { checkAgainstTruth } from "./truth-check.js";
+import { checkAgainstTruth, type TruthLike } from "./truth-check.js";
 import { buildReport, formatReport, type TopologyReport } from "../operators/fold/report.js";
 import type { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
 import type { ReplaySource } from "../sources/replay/source.js";
@@ -39,7 +40,10 @@ Commands:
          line on a terminal, and at the end a topology summary and a check of the folded topology
          against the generator's truth (exit code 1 if it does not match). It ends by itself after
          source.replay.spans spans (default 2,000,000) unless --forever; SIGTERM or Ctrl-C stops
-         it gracefully (a second signal exits at once).
+         it gracefully (a second signal exits at once). source.replay.encoded=batch|trace|span
+         pre-encodes the replay as OTLP protobuf messages (not timed) and decodes them in the run,
+         as Kafka input is; runtime.workers=N (a number) replays over N worker threads, each on its
+         share of the partitions, with one merged truth check.
          With source.type=kafka and MySQL it runs runtime.workers worker threads (auto: one per
          core), each a consumer-group member; /metrics, /livez and /readyz on http.listen
          (0.0.0.0:9464); checkpoints every runtime.checkpointIntervalMs make the MySQL totals
@@ -183,31 +187,68 @@ async function runCommand(args: string[]): Promise<number> {
     );
     return r.exitCode;
   }
-  const { runtime, result, report } = await execute(cfg, log, true);
+  if (cfg["source.type"] === "replay" && replayWorkerCount(cfg) > 1) {
+    // replay over worker threads: each replays its share of the partitions, the main thread
+    // merges their aggregates (pipeline/replay-workers.ts)
+    const r = await runReplayProcess(cfg, log);
+    const report = r.store ? buildReport(r.store) : emptyReport();
+    if (r.process.exitCode !== 0 || r.problems.length > 0) {
+      process.stdout.write(`replay over ${r.process.outcomes?.length ?? 0} workers failed: ${[...r.problems, r.process.exitCode !== 0 ? "a worker thread failed (see stderr)" : ""].filter(Boolean).join("; ")}\n`);
+      return 1;
+    }
+    const m = r.metrics;
+    const dead = m.runtime_dead_letters ?? 0;
+    printRunSummary(cfg, report, { metrics: m, elapsedMs: r.process.windowMs ?? 0, cpuS: r.process.windowCpuS ?? 0, deadLetters: dead, workers: r.process.outcomes?.length ?? 0, prepareMs: r.prepareMs });
+    return truthVerdict(report, r.truth!, m, r.process.stopped);
+  }
+  const { runtime, result, report, cpuS } = await execute(cfg, log, true);
   const m = result.metrics;
+  const source = cfg["source.type"] === "replay" ? runtime.get<ReplaySource>("replay") : null;
+  printRunSummary(cfg, report, { metrics: m, elapsedMs: result.elapsedMs, cpuS, deadLetters: result.deadLetters, workers: 1, prepareMs: source?.prepareMs ?? 0 });
+  if (!source) return 0;
+  return truthVerdict(report, source.generator.truth, m, result.stopped);
+}
+
+/**
+ * The report (embedded meta store) and the run's summary line: "N spans in S s (R spans/s)", the
+ * harness reads it. S and the CPU time are the run's window: an encoded replay's pre-encoding is
+ * before it (reported on a line of its own).
+ */
+function printRunSummary(cfg: Config, report: TopologyReport, r: { metrics: Record<string, number>; elapsedMs: number; cpuS: number; deadLetters: number; workers: number; prepareMs: number }): void {
+  const m = r.metrics;
   if (cfg["sinks.meta"] === "embedded") process.stdout.write(formatReport(report) + "\n\n");
   else process.stdout.write(`topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n`);
+  if (r.prepareMs > 0)
+    process.stdout.write(`replay pre-encoded before the run (not timed): ${m.replay_messages} ${cfg["source.replay.encoded"]}-shaped OTLP messages, ${(m.replay_encoded_bytes / 1e6).toFixed(1)} MB, in ${(r.prepareMs / 1000).toFixed(1)} s${r.workers > 1 ? " (slowest worker)" : ""}\n`);
+  const perS = (n: number) => fmtRate((n * 1000) / Math.max(1, r.elapsedMs));
   process.stdout.write(
-    `${m.fold_spans_in} spans in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmtRate((m.fold_spans_in * 1000) / Math.max(1, result.elapsedMs))} spans/s), ` +
+    `${m.fold_spans_in} spans in ${(r.elapsedMs / 1000).toFixed(1)} s (${perS(m.fold_spans_in)} spans/s` +
+      (m.replay_messages ? `, ${m.replay_messages} messages, ${perS(m.replay_messages)} messages/s` : "") +
+      `)${r.workers > 1 ? ` over ${r.workers} workers` : ""}, ` +
       (cfg["sinks.meta"] === "embedded" ? `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, ` : "") +
-      `dead letters ${result.deadLetters}, ` +
+      `dead letters ${r.deadLetters}, ` +
       `peak state ${fmtRate(m.fold_peak_pending_spans)} pending spans in ${(m.fold_peak_state_bytes / 1e6).toFixed(1)} MB ` +
-      `(${m.fold_peak_pending_spans ? Math.round(m.fold_peak_state_bytes / m.fold_peak_pending_spans) : "-"} bytes per pending span)\n`,
+      `(${m.fold_peak_pending_spans ? Math.round(m.fold_peak_state_bytes / m.fold_peak_pending_spans) : "-"} bytes per pending span${r.workers > 1 ? "; peaks summed over the workers" : ""}), ` +
+      `CPU ${r.cpuS.toFixed(2)} s in the run (user + sys, every thread)\n`,
   );
-  if (cfg["source.type"] !== "replay") return 0;
-  if (result.stopped) {
+}
+
+/** The replay's truth check: the folded topology and the spans taken in against what was generated. */
+function truthVerdict(report: TopologyReport, truth: TruthLike & { spans: number }, m: Record<string, number>, stopped: boolean): number {
+  if (stopped) {
     process.stdout.write("stopped by signal: windows left open, truth check skipped\n");
     return 0;
   }
-  const truth = runtime.get<ReplaySource>("replay").generator.truth;
-  const check = checkAgainstTruth(report, truth);
+  const check = checkAgainstTruth(report, truth, { folded: m.fold_spans_in - (m.fold_spans_reprocessed ?? 0), generated: truth.spans });
   if (check.ok) {
-    process.stdout.write(`truth check: PASS (${check.edgesChecked} edges, ${check.servicesChecked} services, ${truth.traces} traces, ${truth.connectedTraces} connected: all equal to what the replay generated)\n`);
+    process.stdout.write(`truth check: PASS (${check.edgesChecked} edges, ${check.servicesChecked} services, ${truth.traces} traces, ${truth.connectedTraces} connected, ${truth.spans} spans folded once each: all equal to what the replay generated)\n`);
     return 0;
   }
   process.stdout.write(`truth check: FAIL (${check.differences.length} differences)\n  ${check.differences.slice(0, 30).join("\n  ")}\n`);
   return 1;
 }
+
+const emptyReport = (): TopologyReport => ({ spans: 0, traces: 0, edges: [], services: [], connectivity: { traces: 0, connected: 0, rate: null, orphanSpans: 0, duplicateSpans: 0, lateSpans: 0, cut: 0, evicted: 0 } });
 
 async function foldCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { format: { type: "string" }, json: { type: "boolean" } });
@@ -332,8 +373,10 @@ function commonSets(values: Record<string, unknown>, sets: string[]): void {
   if (values["no-progress"]) sets.push("progress=never");
 }
 
-async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ runtime: LocalRuntime; result: Awaited<ReturnType<LocalRuntime["run"]>>; report: TopologyReport }> {
+async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ runtime: LocalRuntime; result: Awaited<ReturnType<LocalRuntime["run"]>>; report: TopologyReport; cpuS: number }> {
   const runtime = await assembleRuntime(cfg, log);
+  // an encoded replay generates and encodes its input now, before the run's clock starts
+  await prepareSources(runtime, log);
   const progressMode = cfg["progress"] as string;
   const showProgress = progressMode === "always" || (progressMode === "auto" && process.stderr.isTTY === true);
   const started = Date.now();
@@ -367,12 +410,13 @@ async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ ru
     process.on("SIGINT", onSignal);
   }
   try {
+    const cpu0 = process.cpuUsage();
     const result = await runtime.run();
+    const cpu = process.cpuUsage(cpu0);
     if (showProgress && process.stderr.isTTY) process.stderr.write("\n");
     const meta = runtime.nodes.get("meta")?.impl;
-    const report: TopologyReport =
-      meta && (meta as EmbeddedMetaStore).edges ? buildReport(meta as EmbeddedMetaStore) : { spans: 0, traces: 0, edges: [], services: [], connectivity: { traces: 0, connected: 0, rate: null, orphanSpans: 0, duplicateSpans: 0, lateSpans: 0, cut: 0, evicted: 0 } };
-    return { runtime, result, report };
+    const report: TopologyReport = meta && (meta as EmbeddedMetaStore).edges ? buildReport(meta as EmbeddedMetaStore) : emptyReport();
+    return { runtime, result, report, cpuS: (cpu.user + cpu.system) / 1e6 };
   } finally {
     clearInterval(progress);
     if (signals) {

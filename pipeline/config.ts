@@ -53,6 +53,7 @@ export const SCHEMA: Record<string, Field> = {
   "source.replay.errorRate": f("number", 1, "Scale of every error probability (1 = about 1% of calls fail).", { min: 0 }),
   "source.replay.brokenTraceRate": f("number", 0.005, "Share of traces with one span dropped (broken traces).", { min: 0 }),
   "source.replay.duplicateRate": f("number", 0, "Probability that a span is sent twice.", { min: 0 }),
+  "source.replay.encoded": f("string", "none", "`none`: generated SpanBatches go straight to the fold (no decode). `batch` (OTLP exports of 200 spans), `trace` (one trace per message) or `span` (one span per message): the replay is encoded once as OTLP protobuf messages of that shape before the run (logged, not timed) and fed through the decode operator (otlp_proto) and the fold, as Kafka messages are: the in-process compute ceiling with decode. Needs source.replay.spans > 0; memory: the encoded bytes (~130-175 B per span).", { enum: ["none", "batch", "trace", "span"] }),
   "fold.outOfOrdernessMs": f("int", 30_000, "Watermark = largest span end seen in a partition minus this (ms).", { min: 0 }),
   "fold.allowedLatenessMs": f("int", 0, "A span ending further than this behind the watermark is late (ms).", { min: 0 }),
   "fold.assemblyWindowMs": f("int", 10_000, "A call half waits for its partner until the watermark passes its end plus this (ms).", { min: 0 }),
@@ -91,7 +92,7 @@ export const SCHEMA: Record<string, Field> = {
   "sinks.mysql.tlsCaFile": f("string", "", "CA bundle for MySQL TLS."),
   "sinks.mysql.maxAttempts": f("int", 0, "Attempts of a transaction that fails transiently (0: until MySQL is back; the pipeline waits, Kafka pauses, nothing is dropped).", { min: 0 }),
   "sinks.traceStore.maxTraces": f("int", 200_000, "Traces the embedded trace store keeps (least recently written evicted first).", { min: 1 }),
-  "runtime.workers": f("string", "auto", "Worker threads: `auto` (one per core) or a number. With Kafka input each worker runs its own consumer-group member(s), so partitions spread over workers and pods; replay and file input run in one thread."),
+  "runtime.workers": f("string", "auto", "Worker threads: `auto` (one per core) or a number. With Kafka input each worker runs its own consumer-group member(s), so partitions spread over workers and pods. Replay input: `auto` runs in one thread (the embedded default); a number N > 1 runs N worker threads, each replaying its share of the partitions (partition p on worker p % N, at most source.replay.partitions workers) end to end with its own sinks, and the main thread merges their aggregates for the truth check. File input runs in one thread."),
   "runtime.consumersPerWorker": f("int", 1, "Kafka consumer-group members per worker thread.", { min: 1 }),
   "runtime.shuffle": f("string", "thread", "How input not keyed by trace id is re-keyed: thread (between the worker threads of one process, which must own every partition of the topic) or topic (through a repartition topic keyed by trace id, across processes; Kafka transactions, docs/DECISIONS.md 18).", { enum: ["thread", "topic"] }),
   "runtime.stage": f("string", "all", "runtime.shuffle=topic: which stages this process runs: all, repartition (input -> decode -> HBase -> the repartition topic) or fold (the repartition topic -> fold -> MySQL); stages can be deployed and scaled apart.", { enum: ["all", "repartition", "fold"] }),
@@ -171,6 +172,8 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     problems.push(
       "source.kafka.client: node-rdkafka runs only in the main thread (it aborts the process inside a worker thread, and loads in one thread per process), and only the thread shuffle's consumer runs there: set source.kafka.keyedByTraceId=false to use the main-thread consumer (with runtime.shuffle=thread), or use source.kafka.client=kafkajs",
     );
+  if (cfg["source.type"] === "replay" && cfg["source.replay.encoded"] !== "none" && cfg["source.replay.spans"] === 0)
+    problems.push("source.replay.encoded: the messages are encoded before the run, so it needs a bounded replay (source.replay.spans > 0, not --forever)");
   if (!/^(auto|[1-9]\d*)$/.test(cfg["runtime.workers"] as string)) problems.push(`runtime.workers: must be auto or a number >= 1, got ${JSON.stringify(cfg["runtime.workers"])}`);
   if (!/^(auto|off|[^:]*:\d+)$/.test(cfg["http.listen"] as string)) problems.push(`http.listen: must be host:port, auto or off, got ${JSON.stringify(cfg["http.listen"])}`);
   if ((cfg["fold.assemblyWindowMs"] as number) > (cfg["fold.traceGapMs"] as number))
@@ -236,6 +239,15 @@ function coerce(field: Field, raw: unknown, fromText: boolean): unknown {
 export function workerCount(cfg: Config): number {
   const w = cfg["runtime.workers"] as string;
   return w === "auto" ? Math.max(1, availableParallelism()) : Number(w);
+}
+
+/**
+ * Worker threads of a replay run: `auto` keeps the embedded default in one thread, a number asks
+ * for that many, at most one per replay partition (a worker without partitions has nothing to do).
+ */
+export function replayWorkerCount(cfg: Config): number {
+  const w = cfg["runtime.workers"] as string;
+  return w === "auto" ? 1 : Math.max(1, Math.min(Number(w), cfg["source.replay.partitions"] as number));
 }
 
 /** Where /metrics, /livez and /readyz listen, or null for nowhere. */

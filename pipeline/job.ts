@@ -3,20 +3,21 @@
  *
  *   replay ------------------------------> fold --> meta (topology, stats, connectivity)
  *      \-----------------------------------------> traces (trace details by trace id)
- *   file --> decode ---------------------> fold --> meta
- *               \----------------------------------> traces
+ *   file, kafka, replay (encoded) --> decode --> fold --> meta
+ *                                        \--------------> traces
  *
  * Trace details are written before the fold (and before any later shuffle): idempotent, they
  * need no co-location.
  */
-import { section, workerCount, type Config } from "./config.js";
+import { replayWorkerCount, section, workerCount, type Config } from "./config.js";
 import { TopologyBuilder, type TopologyDescription } from "./topology.js";
 import { registry } from "./registry.js";
 
 export function buildJob(cfg: Config): TopologyDescription {
   const b = new TopologyBuilder("tracefold");
-  // replay and file input run in one thread; Kafka input in one runtime per worker thread
-  const workers = cfg["source.type"] === "kafka" ? workerCount(cfg) : 1;
+  // file input runs in one thread; Kafka input in one runtime per worker thread; replay in one
+  // thread unless runtime.workers asks for more (pipeline/replay-workers.ts)
+  const workers = cfg["source.type"] === "kafka" ? workerCount(cfg) : cfg["source.type"] === "replay" ? replayWorkerCount(cfg) : 1;
   let spans: string;
   if (cfg["source.type"] === "kafka") {
     const k = section(cfg, "source.kafka");
@@ -29,8 +30,13 @@ export function buildJob(cfg: Config): TopologyDescription {
     b.operator("decode", "decode", { format: cfg["source.file.format"], maxMessageBytes: cfg["decode.maxMessageBytes"] }, { inputs: ["file"], parallelism: workers });
     spans = "decode";
   } else {
-    b.source("replay", "replay", { ...section(cfg, "source.replay"), keyedByTraceId: true });
-    spans = "replay";
+    const replay = section(cfg, "source.replay");
+    b.source("replay", "replay", { ...replay, keyedByTraceId: true });
+    if (replay.encoded !== "none") {
+      // pre-encoded OTLP messages: the Kafka job's chain, minus Kafka
+      b.operator("decode", "decode", { format: "otlp_proto", maxMessageBytes: cfg["decode.maxMessageBytes"] }, { inputs: ["replay"], parallelism: workers });
+      spans = "decode";
+    } else spans = "replay";
   }
   if (cfg["runtime.stage"] === "repartition") {
     // runtime.shuffle=topic, stage 1: trace details to HBase, compact records re-keyed by trace

@@ -1,7 +1,9 @@
 /**
  * The multi-worker process (Kafka input): the main thread coordinates, N worker threads
  * (pipeline/worker.ts) each run the chained job with their own consumer-group member(s), so the
- * topic's partitions spread over the workers of every pod.
+ * topic's partitions spread over the workers of every pod. Replay input with runtime.workers > 1
+ * runs here too (pipeline/replay-workers.ts): each worker replays its share of the partitions; a
+ * replay worker that dies is not restarted (its share would be counted twice), the run fails.
  *
  * The main thread: serves /metrics (every worker's counters merged), /livez and /readyz; restarts
  * a worker that died (backoff doubling to 30 s; its replacement restores from the last
@@ -14,7 +16,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Kafka } from "kafkajs";
-import { section, workerCount, type Config } from "./config.js";
+import { replayWorkerCount, section, workerCount, type Config } from "./config.js";
 import type { Logger } from "./contracts.js";
 import { TracefoldError } from "./errors.js";
 import { closeServer, onStopSignals, serveHealth } from "./lifecycle.js";
@@ -29,6 +31,12 @@ export interface ProcessResult {
   elapsedMs: number;
   metrics: Record<string, number>;
   exitCode: number;
+  /** (Set by runProcess; other process runners leave these out.) From the go (every worker opened: sinks, operators, a replay's pre-encoding) to the last worker's run() returning. */
+  windowMs?: number;
+  /** CPU seconds (user + sys, every thread of the process) in that window. */
+  windowCpuS?: number;
+  /** What each worker handed back when its runtime ended (pipeline/worker.ts `outcome`), by worker index. */
+  outcomes?: unknown[];
 }
 
 interface Slot {
@@ -40,6 +48,9 @@ interface Slot {
   /** Its sinks and operators are open; waiting for the go to join the group. */
   opened: boolean;
   backoffMs: number;
+  /** Its runtime's run() returned (the end of the measured window once every worker's has). */
+  ran?: boolean;
+  outcome?: unknown;
 }
 
 
@@ -61,21 +72,23 @@ export interface ProcessOptions {
 
 export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions = {}): Promise<ProcessResult> {
   const t0 = Date.now();
-  let workers = workerCount(cfg);
-  const perWorker = cfg["runtime.consumersPerWorker"] as number;
-  const partitions = await topicPartitions(cfg).catch((err) => {
+  const kafka = cfg["source.type"] === "kafka";
+  let workers = kafka ? workerCount(cfg) : replayWorkerCount(cfg);
+  const perWorker = kafka ? (cfg["runtime.consumersPerWorker"] as number) : 1;
+  const partitions = !kafka ? (cfg["source.replay.partitions"] as number) : await topicPartitions(cfg).catch((err) => {
     if (err instanceof TracefoldError) throw err;
     log.warn("could not read the topic's partition count", { error: String(err) });
     return 0;
   });
-  if (partitions > 0 && partitions < workers * perWorker) {
+  if (kafka && partitions > 0 && partitions < workers * perWorker) {
     if (cfg["source.kafka.bounded"]) {
       // a member without partitions would wait forever for the end of a bounded input
       workers = Math.max(1, Math.floor(partitions / perWorker));
       log.warn("bounded input: fewer partitions than consumer-group members; using fewer workers", { partitions, workers, consumersPerWorker: perWorker });
     } else log.warn("fewer partitions than consumer-group members in this process: some members stay idle", { partitions, members: workers * perWorker, cores: availableParallelism() });
   }
-  log.info("starting workers", { workers, consumersPerWorker: perWorker, partitions, topic: cfg["source.kafka.topic"], group: cfg["source.kafka.groupId"] });
+  if (kafka) log.info("starting workers", { workers, consumersPerWorker: perWorker, partitions, topic: cfg["source.kafka.topic"], group: cfg["source.kafka.groupId"] });
+  else log.info("starting workers", { workers, source: cfg["source.type"], partitions, share: "partition p on worker p % workers" });
 
   const slots: Slot[] = Array.from({ length: workers }, (_, index) => ({ index, worker: null, incarnation: 0, status: null, done: false, opened: false, backoffMs: cfg["runtime.workerRestartBackoffMs"] as number }));
   const retired: Record<string, number> = {};
@@ -85,6 +98,15 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
   let exitCode = 0;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
+  // the measured window: from the go to the last worker's run() returning
+  let goAt = 0;
+  let cpuAtGo = process.cpuUsage();
+  let doneAt = 0;
+  let cpuAtDone = cpuAtGo;
+  const go = () => {
+    goAt = Date.now();
+    cpuAtGo = process.cpuUsage();
+  };
 
   const merged = (): Record<string, number> => {
     const out: Record<string, number> = { ...retired };
@@ -117,7 +139,7 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
     slot.worker = w;
     slot.status = null;
     slot.opened = false;
-    w.on("message", (m: WorkerStatus | { type: "done" } | { type: "opened" }) => {
+    w.on("message", (m: WorkerStatus | { type: "done" } | { type: "opened" } | { type: "ran" }) => {
       if (m.type === "status") slot.status = m;
       else if (m.type === "opened") {
         slot.opened = true;
@@ -125,11 +147,20 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
         if (initialJoinDone) w.postMessage({ type: "go" });
         else if (slots.every((s) => s.opened)) {
           initialJoinDone = true;
+          go();
           for (const s of slots) s.worker?.postMessage({ type: "go" });
+        }
+      }
+      else if (m.type === "ran") {
+        slot.ran = true;
+        if (slots.every((s) => s.ran)) {
+          doneAt = Date.now();
+          cpuAtDone = process.cpuUsage();
         }
       }
       else if (m.type === "done") {
         slot.done = true;
+        slot.outcome = (m as { outcome?: unknown }).outcome;
         w.postMessage({ type: "exit" });
       }
     });
@@ -142,6 +173,16 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
       if (slot.done || stopping) {
         slot.done = true;
         if (code !== 0) exitCode = 1;
+        if (slots.every((s) => s.done)) finish();
+        return;
+      }
+      if (!kafka) {
+        // a replay worker starts its share from the beginning: a restart would count it twice
+        log.error("replay worker died; the run fails (replay workers are not restarted)", { worker: slot.index, exitCode: code });
+        exitCode = 1;
+        slot.done = true;
+        stopping = true;
+        for (const s of slots) s.worker?.postMessage({ type: "stop" });
         if (slots.every((s) => s.done)) finish();
         return;
       }
@@ -194,7 +235,10 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
     uninstall();
     await closeServer(server);
   }
-  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode };
+  const end = doneAt || Date.now();
+  const cpuEnd = doneAt ? cpuAtDone : process.cpuUsage();
+  const windowCpuS = (cpuEnd.user + cpuEnd.system - cpuAtGo.user - cpuAtGo.system) / 1e6;
+  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode, windowMs: goAt ? end - goAt : 0, windowCpuS: goAt ? windowCpuS : 0, outcomes: slots.map((s) => s.outcome) };
 }
 
 /** The input topic's partition count; TF_CONFIG_INVALID when the topic does not exist. */

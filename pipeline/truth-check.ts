@@ -1,6 +1,7 @@
 /**
  * Compares a folded topology with the replay generator's ground truth: every edge's calls,
- * paired, failures by half; every service's orphans and unpaired halves; connectivity.
+ * paired, failures by half; every service's orphans and unpaired halves; connectivity; and, when
+ * given, the spans the fold took in against the spans generated (none lost, none counted twice).
  */
 import type { TopologyReport } from "../operators/fold/report.js";
 import type { ReplayTruth } from "../sources/replay/truth.js";
@@ -12,8 +13,12 @@ export interface TruthCheck {
   differences: string[];
 }
 
-export function checkAgainstTruth(report: TopologyReport, truth: ReplayTruth): TruthCheck {
+/** What the check reads of a ReplayTruth (a worker thread sends these fields to the main thread). */
+export type TruthLike = Pick<ReplayTruth, "edges" | "services" | "traces" | "connectedTraces">;
+
+export function checkAgainstTruth(report: TopologyReport, truth: TruthLike, spans?: { folded: number; generated: number }): TruthCheck {
   const diffs: string[] = [];
+  if (spans && spans.folded !== spans.generated) diffs.push(`spans folded ${spans.folded} != generated ${spans.generated}`);
   const got = new Map(report.edges.map((e) => [`${e.client}|${e.server}|${e.type}`, e]));
   const fields = ["calls", "paired", "failed", "failedClient", "failedServer", "clientCalls", "serverCalls"] as const;
   for (const [k, t] of truth.edges) {

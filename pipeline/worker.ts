@@ -3,8 +3,13 @@
  * member(s)), driven by the main thread (pipeline/process.ts):
  *
  *   main -> worker  { type: "stop" }                          graceful: checkpoint, leave the group
- *   worker -> main  { type: "status", metrics, ready, ... }   every statusIntervalMs
- *                   { type: "done", result }                  the runtime ended (then the thread exits)
+ *   worker -> main  { type: "opened" }                         sinks and operators open, a replay
+ *                                                              pre-encoded: waiting for the go
+ *                   { type: "status", metrics, ready, ... }   every statusIntervalMs
+ *                   { type: "ran" }                            the runtime's run() returned
+ *                   { type: "done", result, outcome }          the runtime ended (then the thread exits);
+ *                                                              outcome: a replay worker's aggregates
+ *                                                              and truth (pipeline/replay-workers.ts)
  *
  * An uncaught error ends the thread with a non-zero exit code; the main thread restarts it, and
  * the new member restores from the last checkpoint (the rebalance rolls the others back too).
@@ -14,7 +19,8 @@ import "../sources/kafka/kafkajs-patch.js";
 import { parentPort, workerData } from "node:worker_threads";
 import type { Config } from "./config.js";
 import { consoleLogger, type Logger } from "./contracts.js";
-import { assembleRuntime } from "./assemble.js";
+import { assembleRuntime, prepareSources } from "./assemble.js";
+import { replayOutcome } from "./replay-workers.js";
 
 export interface WorkerData {
   cfg: Config;
@@ -50,10 +56,14 @@ async function main(): Promise<void> {
   // the process's members join the group together (one rebalance, not one per worker): sinks
   // open first, then every worker waits for the main thread's go
   let go!: () => void;
+  let goAt = 0;
   const started = new Promise<void>((r) => (go = r));
   const beforeSources = async () => {
+    // a replay encodes its input before the go: not in the measured window
+    await prepareSources(runtime, log, { workerIndex, workers });
     parentPort!.postMessage({ type: "opened", workerIndex });
     await started;
+    goAt = Date.now();
   };
   const runtime = await assembleRuntime(cfg, log, { workerIndex, workers, crashAtBatch: crashAt, beforeSources });
   const status = async () => {
@@ -70,8 +80,12 @@ async function main(): Promise<void> {
   });
   try {
     const result = await runtime.run();
+    // the end of the measured window (before the last status and the outcome are built and sent)
+    parentPort!.postMessage({ type: "ran", workerIndex });
     await status().catch(() => {});
-    parentPort!.postMessage({ type: "done", workerIndex, result });
+    const outcome = cfg["source.type"] === "replay" ? replayOutcome(runtime, workerIndex) : undefined;
+    if (outcome) log.info("replay worker done", { spans: outcome.metrics.fold_spans_in, ms: Date.now() - goAt });
+    parentPort!.postMessage({ type: "done", workerIndex, result, outcome });
   } finally {
     clearInterval(timer);
   }

@@ -13,7 +13,7 @@ describe("topology builder", () => {
       ["fold", "fold", 2, "traceId"],
     ]);
     expect(d.sinks.map((s) => [s.name, s.inputs])).toEqual([["traces", ["decode"]], ["meta", ["fold"]]]);
-    // replay and file input run in one thread whatever runtime.workers says
+    // file input runs in one thread whatever runtime.workers says (replay: test/replay-encoded.test.ts)
     const f = buildJob(loadConfig({ sets: ["source.type=file", "source.file.paths=a.bin", "runtime.workers=2"] }));
     expect(f.operators.map((o) => o.parallelism)).toEqual([1, 1]);
   });

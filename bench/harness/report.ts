@@ -74,11 +74,17 @@ export function markdown(command: string, env: Environment, runs: RunResult[], n
     ),
     "",
     "Timing and CPU per row:",
-    ...[...new Map(runs.filter((r) => !r.error).map((r) => [r.scenario, `- ${r.scenario}: rate over ${r.timing}; CPU: ${r.cpuScope.replace(/ \(whole process: [\d.]+ s\)/, " (whole process in the JSON)")}.`])).values()],
+    ...[...new Map(runs.filter((r) => !r.error).map((r) => [r.scenario, `- ${r.scenario}: rate over ${r.timing}; CPU: ${r.cpuScope.replace(/whole process: [\d.]+ s\)/, "whole process in the JSON)")}${prepared(runs, r.scenario)}.`])).values()],
     ...sustainedMarkdown(sustained),
     "",
   ];
   return lines.join("\n");
+}
+
+/** The pre-encoding an encoded replay did before its window (not timed), over a scenario's rows. */
+function prepared(runs: RunResult[], scenario: string): string {
+  const s = runs.filter((r) => r.scenario === scenario && r.prepareS !== undefined).map((r) => r.prepareS!);
+  return s.length ? `; generating + encoding the replay before the window took ${fmt(Math.min(...s), 1)}-${fmt(Math.max(...s), 1)} s (not timed)` : "";
 }
 
 /** One SVG: throughput (from sample deltas) and lag over time. */

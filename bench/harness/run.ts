@@ -9,7 +9,9 @@
  *       [--sustained-steps N] [--sustained-seconds D] [--sustained-start SPANS_PER_S] [--latency-checkpoints MS,MS]
  *
  * Quick profile (default, < 10 min on 2 cores): 1M spans, shapes trace and batch, 2 rounds of the
- * tracefold scenarios, 1 round of the peers. --full: 5M spans, all three shapes, 3 rounds each.
+ * tracefold scenarios, 1 round of the peers. The in-process scenario includes the encoded replay
+ * (source.replay.encoded=<shape>, 1 and 2 worker threads, ~15 s a row) on the first shape, on every
+ * shape of --shapes with --full or when no Kafka scenario runs (--scenarios inprocess). --full: 5M spans, all three shapes, 3 rounds each.
  * Without --brokers it starts a private Kafka (scripts/services.sh, ports 29192-29195, state in
  * /tmp/bench-state) and stops it at the end. The rows measure backlog drain: the topic is
  * filled first, then each consumer reads it to the end offsets it had at start. The `sustained`
@@ -119,7 +121,7 @@ const env: Environment = {
   kafkaClient: "kafkajs 2.2.4; node-rdkafka 3.6.1 in the shuffle row that names it (it runs only on the main thread: docs/DECISIONS.md 14)",
   partitions: spec.partitions,
   replay: `ReplayGenerator seed ${spec.seed}, ${spec.services} services, ${spec.spans.toLocaleString("en-US")} spans, ${spec.tracesPerSecond} traces/s of event time, OTLP protobuf`,
-  batchSizes: `batch shape ${SPANS_PER_BATCH_MESSAGE} spans per message; in-process replay source 4096 spans per batch; tracefold Kafka fetches at its defaults`,
+  batchSizes: `batch shape ${SPANS_PER_BATCH_MESSAGE} spans per message; in-process replay source 4096 spans per batch (encoded replay: the messages of one such batch per MessageBatch); tracefold Kafka fetches at its defaults`,
 };
 const runs: RunResult[] = [];
 const sustainedResults: SustainedResult[] = [];
@@ -152,6 +154,11 @@ const replaySets = (s: ReplaySpec | typeof spec) => [
   `source.replay.partitions=${s.partitions}`, `source.replay.tracesPerSecond=${s.tracesPerSecond}`,
 ];
 
+const viaKafka = ["kafka", "shuffle", "stores", "sustained", "peers"].some((s) => scenarios.has(s));
+// the encoded in-process rows (~15 s each): every shape with --full or without the Kafka
+// scenarios; the first shape only in the whole quick profile (it is ~12 minutes already)
+const encodedShapes = full || !viaKafka ? shapes : shapes.slice(0, 1);
+
 try {
   // in-process: the replay source straight into the fold (generation included, no Kafka, no decode)
   if (scenarios.has("inprocess")) {
@@ -165,9 +172,25 @@ try {
         runs.push(r);
         progress(summary(r), true);
       }
+      // the compute ceiling with decode: the replay pre-encoded as OTLP messages of each shape
+      // (not timed), decoded and folded as from Kafka, minus Kafka; 1 and 2 worker threads
+      for (const shape of encodedShapes) {
+        for (const workers of round % 2 ? [1, 2] : [2, 1]) {
+          step = `in-process encoded replay [${shape}], ${workers} worker(s), round ${round}`;
+          const r = await runTracefold(ROOT, {
+            scenario: "in-process encoded replay -> blackhole", shape,
+            topology: workers === 1 ? "1 thread (pre-encoded messages: decode + fold)" : `1 process, ${workers} worker threads (partition p on worker p % ${workers}: decode + fold)`, round,
+            // trace details to the blackhole; the aggregates (per-minute deltas, a few thousand rows)
+            // to the embedded store, so the run checks them against the truth
+            sets: [...replaySets(spec), `source.replay.encoded=${shape}`, `runtime.workers=${workers}`, "sinks.meta=embedded", "sinks.traces=blackhole"],
+            expectSpans: 0, expectMessages: null, blackhole: false, cpu: "window",
+          }, onSample);
+          runs.push(r);
+          progress(summary(r), true);
+        }
+      }
     }
   }
-  const viaKafka = ["kafka", "shuffle", "stores", "sustained", "peers"].some((s) => scenarios.has(s));
   if (viaKafka && !brokers) {
     progress("starting a private Kafka on 127.0.0.1:29192 (scripts/services.sh)", true);
     privateKafka = true;

@@ -37,6 +37,8 @@ export interface RunResult {
   samples: Sample[];
   load: number;
   error?: string;
+  /** Seconds the run spent before its window (an encoded replay's generation + encoding). */
+  prepareS?: number;
 }
 
 export interface Timed {
@@ -78,6 +80,11 @@ export interface TracefoldRun {
   expectSpans: number;
   expectMessages: number | null;
   blackhole: boolean;
+  /**
+   * "window": CPU of the run's own window ("CPU X s in the run", every thread, after the encoded
+   * replay's pre-encoding), not the whole process; messages from the run's line.
+   */
+  cpu?: "process" | "window";
 }
 
 /** Seconds without progress after which a tracefold run is killed. */
@@ -132,7 +139,13 @@ export async function runTracefold(root: string, r: TracefoldRun, onSample: (s: 
     seconds = Number(done[2]);
     timing = "the run's own 'N spans in S s' (source open to end)";
   }
-  const messages = r.expectMessages;
+  // an encoded replay counts its messages itself ("N spans in S s (R spans/s, M messages, ...")
+  const counted = /^\d+ spans in [\d.]+ s \([^,)]+ spans\/s, (\d+) messages/m.exec(t.stdout);
+  const messages = r.expectMessages ?? (counted ? Number(counted[1]) : null);
+  const windowCpu = /CPU ([\d.]+) s in the run/.exec(t.stdout);
+  const prepared = /pre-encoded before the run \(not timed\): .* in ([\d.]+) s/.exec(t.stdout);
+  const cpu = r.cpu === "window" && windowCpu ? Number(windowCpu[1]) : t.cpu;
+  const cpuScope = r.cpu === "window" && windowCpu ? `the run's window, every thread (pre-encoding and start-up excluded; whole process: ${t.cpu.toFixed(1)} s)` : base.cpuScope;
   const reread = Number(/(\d+) read again after rollbacks/.exec(t.stdout)?.[1] ?? 0);
   let correctness: string;
   let ok: boolean | null;
@@ -152,9 +165,12 @@ export async function runTracefold(root: string, r: TracefoldRun, onSample: (s: 
     timing,
     spansPerS: spans / seconds,
     messagesPerS: messages === null ? null : messages / seconds,
-    cpuSPerMSpans: t.cpu / (spans / 1e6),
+    cpuS: cpu,
+    cpuScope,
+    cpuSPerMSpans: cpu / (spans / 1e6),
     correctness,
     ok,
+    ...(prepared ? { prepareS: Number(prepared[1]) } : {}),
   };
 }
 

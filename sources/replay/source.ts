@@ -1,47 +1,176 @@
 /**
- * The `replay` source: realistic microservice traffic from the seeded generator, as SpanBatches
- * per partition, with the ground truth of what it generated (for the run's truth check).
+ * The `replay` source: realistic microservice traffic from the seeded generator, with the ground
+ * truth of what it generated (for the run's truth check). Two ways to hand it on:
+ *
+ *   encoded=none (default)     generator -> SpanBatch per partition -> fold          (no decode)
+ *   encoded=batch|trace|span   at open: generator -> OTLP protobuf messages in that shape
+ *                              (sources/replay/otlp-encode.ts messagesFromBatch), kept in memory;
+ *                              then MessageBatch per partition -> decode -> fold      (as from Kafka)
+ *
+ * With runtime.workers=N each worker thread runs its own ReplaySource on its share of the
+ * partitions (partition p on worker p % N, as pipeline/replay-workers.ts describes). Every worker
+ * generates the whole stream (the generator's PRNG is sequential: a trace's partition is known only
+ * once it is built) and keeps its own partitions, so the union over the workers is exactly the
+ * one-thread stream and every worker holds the whole truth.
  */
-import type { RuntimeContext, Source } from "../../pipeline/contracts.js";
+import type { Logger, MessageBatch, RuntimeContext, Source } from "../../pipeline/contracts.js";
+import { TracefoldError } from "../../pipeline/errors.js";
+import type { Interner } from "../../pipeline/intern.js";
 import type { SpanBatch } from "../../pipeline/span-batch.js";
 import { ReplayGenerator, type ReplayOptions } from "./generator.js";
+import { messagesFromBatch, type MessageShape } from "./otlp-encode.js";
+
+export type ReplayEncoding = "none" | MessageShape;
 
 export interface ReplaySourceConfig extends Partial<ReplayOptions> {
-  /** Spans to generate; 0 = forever. */
+  /** Spans to generate; 0 = forever (encoded=none only). */
   spans?: number;
+  /** none: SpanBatches straight to the fold; batch|trace|span: pre-encoded OTLP protobuf messages. */
+  encoded?: ReplayEncoding;
+}
+
+/**
+ * The messages of one generator batch, pre-encoded: one buffer per batch (not one object per
+ * message, so 5M span-shaped messages stay ~the size of their bytes), message k is
+ * bytes[ends[k-1] .. ends[k]).
+ */
+interface EncodedBatch {
+  partition: number;
+  firstOffset: number;
+  spans: number;
+  bytes: Uint8Array;
+  ends: Uint32Array;
 }
 
 export class ReplaySource implements Source {
   generator!: ReplayGenerator;
   private queue: SpanBatch[] = [];
+  private encodedQueue: Array<EncodedBatch | undefined> = [];
+  private head = 0;
+  /** Spans generated, every partition (the stop rule: the same on every worker). */
   private produced = 0;
-  private done = false;
+  /** Spans and messages handed to this pipeline (this worker's partitions). */
+  private handed = 0;
+  private messages = 0;
+  private encodedBytes = 0;
+  /** Milliseconds spent generating and encoding before the first batch (0 with encoded=none). */
+  prepareMs = 0;
+  private readonly nextOffset = new Map<number, number>();
+  private owns: (partition: number) => boolean = () => true;
 
   constructor(readonly config: ReplaySourceConfig = {}) {}
 
-  async open(ctx: RuntimeContext): Promise<void> {
-    if (this.generator) return;
-    const { spans: _spans, ...opts } = this.config;
-    this.generator = new ReplayGenerator({ seed: 1, ...opts }, ctx.interner);
+  get encoding(): ReplayEncoding {
+    return this.config.encoded ?? "none";
   }
 
-  async next(): Promise<SpanBatch | null> {
-    if (this.queue.length === 0) {
-      const total = this.config.spans ?? 2_000_000;
-      if (this.done || (total > 0 && this.produced >= total)) return null;
-      const chunk = this.generator.batchSize * this.generator.partitions;
-      const want = total > 0 ? Math.min(chunk, total - this.produced) : chunk;
-      this.produced += this.generator.generate(want, (b) => this.queue.push(b.clone()));
-      if (this.queue.length === 0) this.done = true;
+  private get total(): number {
+    return this.config.spans ?? 2_000_000;
+  }
+
+  async open(ctx: RuntimeContext): Promise<void> {
+    await this.prepare(ctx.interner, ctx.workerIndex, ctx.workers, ctx.log);
+  }
+
+  /**
+   * Builds the generator for this worker's share and, with an encoding, pre-encodes the whole
+   * replay. Called before the measured run (pipeline/assemble.ts prepareSources) so the encoding
+   * is not timed; open() then finds it done (safe to call twice).
+   */
+  async prepare(interner: Interner, workerIndex: number, workers: number, log: Logger): Promise<void> {
+    if (this.generator) return;
+    const { spans: _spans, encoded: _encoded, ...opts } = this.config;
+    this.generator = new ReplayGenerator({ seed: 1, ...opts }, interner);
+    const n = Math.max(1, workers);
+    const mine = workerIndex % n;
+    this.owns = (p) => p % n === mine;
+    const shape = this.encoding;
+    if (shape === "none") return;
+    if (this.total <= 0) throw new TracefoldError("TF_CONFIG_INVALID", "source.replay.encoded needs a bounded replay (source.replay.spans > 0): the messages are encoded before the run", "replay");
+    const t0 = performance.now();
+    while (this.produced < this.total) this.generateChunk((b) => this.encodedQueue.push(this.encode(b, shape)));
+    this.prepareMs = performance.now() - t0;
+    log.info("replay: traffic pre-encoded before the run (not timed)", {
+      shape, spans: this.encodedQueue.reduce((s, e) => s + (e?.spans ?? 0), 0), messages: this.messagesEncoded(), bytes: this.encodedBytes,
+      generatedSpans: this.produced, ms: Math.round(this.prepareMs), worker: workerIndex, workers: n,
+    });
+  }
+
+  /** One step of the generator, the same cut on every worker and with every encoding. */
+  private generateChunk(emit: (b: SpanBatch) => void): number {
+    const chunk = this.generator.batchSize * this.generator.partitions;
+    const want = this.total > 0 ? Math.min(chunk, this.total - this.produced) : chunk;
+    const n = this.generator.generate(want, (b) => {
+      if (this.owns(b.partition)) emit(b);
+    });
+    this.produced += n;
+    return n;
+  }
+
+  private encode(b: SpanBatch, shape: MessageShape): EncodedBatch {
+    const msgs = messagesFromBatch(b, shape, 200, "otlp_proto");
+    let size = 0;
+    for (const m of msgs) size += m.length;
+    const bytes = new Uint8Array(size);
+    const ends = new Uint32Array(msgs.length);
+    let at = 0;
+    for (let k = 0; k < msgs.length; k++) {
+      bytes.set(msgs[k], at);
+      at += msgs[k].length;
+      ends[k] = at;
     }
-    return this.queue.shift() ?? null;
+    this.encodedBytes += size;
+    const firstOffset = this.nextOffset.get(b.partition) ?? 0;
+    this.nextOffset.set(b.partition, firstOffset + msgs.length);
+    return { partition: b.partition, firstOffset, spans: b.length, bytes, ends };
+  }
+
+  private messagesEncoded(): number {
+    let n = 0;
+    for (const v of this.nextOffset.values()) n += v;
+    return n;
+  }
+
+  async next(): Promise<SpanBatch | MessageBatch | null> {
+    if (this.encoding !== "none") return this.nextMessages();
+    while (this.queue.length === 0) {
+      if (this.total > 0 && this.produced >= this.total) return null;
+      if (this.generateChunk((b) => this.queue.push(b.clone())) === 0) return null;
+    }
+    const b = this.queue.shift()!;
+    this.handed += b.length;
+    return b;
+  }
+
+  /** The next pre-encoded batch as a Kafka source hands one on: views of the bytes, origins, offsets. */
+  private nextMessages(): MessageBatch | null {
+    const e = this.encodedQueue[this.head];
+    if (e === undefined) return null;
+    this.encodedQueue[this.head++] = undefined; // its bytes go once decoded
+    const n = e.ends.length;
+    const messages: Uint8Array[] = new Array(n);
+    const origins: string[] = new Array(n);
+    const offsets: number[] = new Array(n);
+    let start = 0;
+    for (let k = 0; k < n; k++) {
+      messages[k] = e.bytes.subarray(start, e.ends[k]);
+      start = e.ends[k];
+      offsets[k] = e.firstOffset + k;
+      origins[k] = `replay/${e.partition}@${offsets[k]}`;
+    }
+    this.handed += e.spans;
+    this.messages += n;
+    return { kind: "messages", partition: e.partition, messages, origins, offsets };
   }
 
   async close(): Promise<void> {
     this.queue = [];
+    this.encodedQueue = [];
   }
 
   metrics(): Record<string, number> {
-    return { replay_spans: this.produced };
+    const out: Record<string, number> = { replay_spans: this.handed };
+    if (this.encoding !== "none") Object.assign(out, { replay_messages: this.messages, replay_encoded_bytes: this.encodedBytes, replay_prepare_ms: Math.round(this.prepareMs) });
+    return out;
   }
 }
