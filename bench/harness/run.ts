@@ -40,7 +40,7 @@ const { values } = parseArgs({
     full: { type: "boolean" }, brokers: { type: "string" }, spans: { type: "string" }, services: { type: "string" }, seed: { type: "string" },
     partitions: { type: "string" }, shapes: { type: "string" }, rounds: { type: "string" }, "peer-rounds": { type: "string" },
     scenarios: { type: "string" }, peers: { type: "string" }, "traces-per-second": { type: "string" }, out: { type: "string" },
-    "sustained-steps": { type: "string" }, "sustained-seconds": { type: "string" }, "sustained-start": { type: "string" }, "latency-checkpoints": { type: "string" },
+    "sustained-steps": { type: "string" }, "sustained-topologies": { type: "string" }, "sustained-seconds": { type: "string" }, "sustained-start": { type: "string" }, "latency-checkpoints": { type: "string" },
     "hbase-thrift": { type: "string" }, "mysql-url": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
@@ -53,6 +53,8 @@ if (values.help) {
     [--sustained-steps N]          search steps (quick 5, full 6)
     [--sustained-seconds D]        offer window per step (quick 20, full 30)
     [--sustained-start R]          first offered rate, spans/s (default: half the measured drain rate)
+    [--sustained-topologies T,..]  what the search runs on: keyed:N (keyed input, N worker threads) or
+                                   shuffle:N (unkeyed input, the thread shuffle); default keyed:1
     [--latency-checkpoints MS,..]  extra latency points at the highest sustained rate (default 250; the
                                    search steps run with the default runtime.checkpointIntervalMs)
 See bench/README.md.
@@ -74,6 +76,14 @@ const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,stores,s
 const sustainedSteps = Number(values["sustained-steps"] ?? (full ? 6 : 5));
 const sustainedSeconds = Number(values["sustained-seconds"] ?? (full ? 30 : 20));
 const sustainedStart = values["sustained-start"] ? Number(values["sustained-start"]) : null;
+const sustainedTopologies = (values["sustained-topologies"] ?? "keyed:1").split(",").map((t) => {
+  const m = /^(keyed|shuffle):([1-9]\d*)$/.exec(t.trim());
+  if (!m) {
+    console.error(`--sustained-topologies: ${t}: expected keyed:N or shuffle:N`);
+    process.exit(2);
+  }
+  return { mode: m[1] as "keyed" | "shuffle", workers: Number(m[2]) };
+});
 const latencyCheckpoints = (values["latency-checkpoints"] ?? "250").split(",").filter(Boolean).map(Number);
 const defaultCheckpointMs = SCHEMA["runtime.checkpointIntervalMs"].default as number;
 const peers = (values.peers ?? "consumer-perf,naive-node,flink,otelcol").split(",");
@@ -341,17 +351,21 @@ async function runSustained(shape: MessageShape, topic: string, meta: ReplayMeta
     lastT = s.t;
     progress(`${step}: ${s.t.toFixed(0)} s, offered ${s.offeredSpans.toLocaleString("en-US")} spans, taken in ${(s.spans ?? 0).toLocaleString("en-US")}${rate !== null ? ` (${rate.toLocaleString("en-US")}/s)` : ""}, lag ${s.lagSpans.toLocaleString("en-US")} spans`);
   };
-  const res = await sustainedSearch({
-    root: ROOT, admin, brokers, topicPrefix: `bench-sustained-${shape}-${process.pid}`, partitions: spec.partitions, replay,
-    bytesPerSpan: meta.bytes / meta.spans, durationS: sustainedSeconds,
-    sets: ["sinks.meta=blackhole", "sinks.traces=blackhole", "runtime.workers=1"],
-    onSample: onS, shape, drainRate, drainSource, startRate, maxSteps: sustainedSteps, defaultCheckpointIntervalMs: defaultCheckpointMs,
-    latencyCheckpointsMs: latencyCheckpoints,
-    onStep: (label, s) => {
-      if (s) progress(label, true);
-      else ((step = label), (last = 0), (lastT = 0), progress(label, true));
-    },
-  });
-  sustainedResults.push(res);
-  progress(`sustained [${shape}]: ${res.sustainedRate === null ? "no offered rate was sustained" : `${res.atLeast ? ">= " : ""}${Math.round(res.sustainedRate).toLocaleString("en-US")} spans/s`}${res.failedRate !== null ? `, not at ${Math.round(res.failedRate).toLocaleString("en-US")}` : ""}`, true);
+  for (const { mode, workers } of sustainedTopologies) {
+    const res = await sustainedSearch({
+      root: ROOT, admin, brokers, topicPrefix: `bench-sustained-${shape}-${mode}${workers}-${process.pid}`, partitions: spec.partitions, replay,
+      bytesPerSpan: meta.bytes / meta.spans, durationS: sustainedSeconds,
+      sets: ["sinks.meta=blackhole", "sinks.traces=blackhole", `runtime.workers=${workers}`, ...(mode === "shuffle" ? ["source.kafka.keyedByTraceId=false"] : [])],
+      scenario: mode === "keyed" ? "kafka keyed -> blackhole, sustained rate" : "kafka shuffle -> blackhole, sustained rate",
+      topology: `1 process, ${workers} worker thread${workers > 1 ? "s" : ""}${mode === "shuffle" ? " (thread shuffle, exchange none)" : ""}, kafkajs`,
+      onSample: onS, shape, drainRate, drainSource, startRate, maxSteps: sustainedSteps, defaultCheckpointIntervalMs: defaultCheckpointMs,
+      latencyCheckpointsMs: latencyCheckpoints,
+      onStep: (label, s) => {
+        if (s) progress(label, true);
+        else ((step = label), (last = 0), (lastT = 0), progress(label, true));
+      },
+    });
+    sustainedResults.push(res);
+    progress(`sustained [${shape}]: ${res.sustainedRate === null ? "no offered rate was sustained" : `${res.atLeast ? ">= " : ""}${Math.round(res.sustainedRate).toLocaleString("en-US")} spans/s`}${res.failedRate !== null ? `, not at ${Math.round(res.failedRate).toLocaleString("en-US")}` : ""}`, true);
+  }
 }

@@ -2,8 +2,9 @@
  * The sustained-rate search and the end-to-end latency (issue 5; bench/README.md, "Sustained rate
  * and end-to-end latency").
  *
- * One step: a fresh, empty topic; `tracefold run` unbounded on it (keyed, 1 worker, blackhole
- * sinks); once it has joined its group, the harness produces the cached replay messages paced at an
+ * One step: a fresh, empty topic; `tracefold run` unbounded on it (blackhole sinks; keyed with 1
+ * worker unless the caller's sets say otherwise: run.ts --sustained-topologies); once every
+ * partition is assigned, the harness produces the cached replay messages paced at an
  * offered rate R spans/s for D seconds (timestamps shifted to the send time; looping over the
  * replay with new trace ids when R x D is more than it holds), then stops tracefold with SIGTERM.
  * - Lag: about once a second, spans acked by Kafka minus spans the fold took in (its /metrics).
@@ -440,7 +441,8 @@ export async function runStep(o: StepOptions, purpose: Step["purpose"], rate: nu
     for (;;) {
       if (exited) throw new Error(`tracefold exited before joining: ${((exited as Timed).stderr + (exited as Timed).stdout).slice(-1500)}`);
       const text = await readMetrics(port);
-      if (text && (metric(text, "tracefold_kafka_assigned_partitions") ?? 0) > 0) break;
+      // every partition assigned (summed over the process's members)
+      if (text && (metric(text, "tracefold_kafka_assigned_partitions") ?? 0) >= o.partitions) break;
       if (Date.now() > deadline) throw new Error("tracefold did not join its group within 90 s");
       await sleep(250);
     }
@@ -570,6 +572,9 @@ export interface SustainedResult {
 
 export interface SearchOptions extends StepOptions {
   shape: string;
+  /** Row labels (default: keyed, 1 worker). */
+  scenario?: string;
+  topology?: string;
   drainRate: number;
   drainSource: string;
   startRate: number;
@@ -627,9 +632,9 @@ export async function sustainedSearch(o: SearchOptions): Promise<SustainedResult
     `Latency: from the message's send to the first sample (every ${COMMIT_SAMPLE_MS} ms) of the group's committed offsets past it. tracefold commits offsets after the checkpoint that made their deltas durable, so this is "visible at the latest with that checkpoint"; span-weighted.`,
   ];
   return {
-    scenario: "kafka keyed -> blackhole, sustained rate",
+    scenario: o.scenario ?? "kafka keyed -> blackhole, sustained rate",
     shape: o.shape,
-    topology: "1 process, 1 worker thread, kafkajs",
+    topology: o.topology ?? "1 process, 1 worker thread, kafkajs",
     drainRate: o.drainRate,
     drainSource: o.drainSource,
     startRate: o.startRate,
