@@ -254,6 +254,8 @@ export interface SustainedSample extends Sample {
   /** Checkpoints taken so far, and how long the last one held the pipeline (ms). */
   checkpoints: number | null;
   lastCheckpointMs: number | null;
+  /** Of which the operators' snapshot and deltas (the sync phase, ms). */
+  lastCheckpointSyncMs: number | null;
 }
 
 export interface Latency {
@@ -298,6 +300,8 @@ export interface Step {
   /** Checkpoints during the window and the longest one seen (ms; /metrics shows the last one, sampled). */
   checkpoints: number | null;
   maxCheckpointMs: number | null;
+  /** Longest sync phase (operators' snapshot and deltas) among the window's samples. */
+  maxCheckpointSyncMs?: number | null;
   finalLagSpans: number | null;
   finalLagS: number | null;
   maxLagSpans: number | null;
@@ -470,6 +474,7 @@ export async function runStep(o: StepOptions, purpose: Step["purpose"], rate: nu
             committedLag: metric(text, "tracefold_kafka_partition_lag"),
             checkpoints: metric(text, "tracefold_runtime_checkpoints_total"),
             lastCheckpointMs: metric(text, "tracefold_runtime_last_checkpoint_ms"),
+            lastCheckpointSyncMs: metric(text, "tracefold_runtime_last_checkpoint_sync_ms"),
           };
           samples.push(s);
           o.onSample(s);
@@ -539,6 +544,7 @@ export async function runStep(o: StepOptions, purpose: Step["purpose"], rate: nu
       floorQ3, floorQ4, floorSlope,
       checkpoints: window.length ? (window[window.length - 1].checkpoints ?? 0) - (window[0].checkpoints ?? 0) : null,
       maxCheckpointMs: window.some((s) => s.lastCheckpointMs !== null) ? Math.max(...window.map((s) => s.lastCheckpointMs ?? 0)) : null,
+      maxCheckpointSyncMs: window.some((s) => s.lastCheckpointSyncMs !== null) ? Math.max(...window.map((s) => s.lastCheckpointSyncMs ?? 0)) : null,
       sustained, verdict, latency, cpuS: t.cpu, harnessCpuS: (cpu.user + cpu.system) / 1e6, peakRssMb: t.rssMb, samples,
     };
   } catch (err) {
