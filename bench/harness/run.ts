@@ -9,7 +9,7 @@
  *       [--sustained-steps N] [--sustained-seconds D] [--sustained-start SPANS_PER_S] [--latency-checkpoints MS,MS]
  *
  * Quick profile (default, < 10 min on 2 cores): 1M spans, shapes trace and batch, 2 rounds of the
- * tracefold scenarios, 1 round of the peers. The in-process scenario includes the encoded replay
+ * tracefold scenarios (1 of the HBase + MySQL rows), 1 round of the peers. The in-process scenario includes the encoded replay
  * (source.replay.encoded=<shape>, 1 and 2 worker threads, ~15 s a row) on the first shape, on every
  * shape of --shapes with --full or when no Kafka scenario runs (--scenarios inprocess). --full: 5M spans, all three shapes, 3 rounds each.
  * Without --brokers it starts a private Kafka (scripts/services.sh, ports 29192-29195, state in
@@ -72,6 +72,8 @@ const spec = {
 const shapes = (values.shapes ?? (full ? "batch,trace,span" : "trace,batch")).split(",") as MessageShape[];
 const rounds = Number(values.rounds ?? (full ? 3 : 2));
 const peerRounds = Number(values["peer-rounds"] ?? (full ? 3 : 1));
+// the stores rows are the slowest (HBase + MySQL, ~30 s each): one round of each in the quick profile
+const storeRounds = values.rounds ? rounds : full ? 3 : 1;
 const scenarios = new Set((values.scenarios ?? "inprocess,kafka,shuffle,stores,sustained,peers").split(","));
 const sustainedSteps = Number(values["sustained-steps"] ?? (full ? 6 : 5));
 const sustainedSeconds = Number(values["sustained-seconds"] ?? (full ? 30 : 20));
@@ -290,7 +292,7 @@ async function runStores(shape: MessageShape, topic: string, meta: ReplayMeta): 
   }
   progress(`regenerating the truth of the ${shape} replay for the MySQL check`, true);
   const truth = replayTruth({ ...spec, shape });
-  for (let round = 1; round <= rounds; round++) {
+  for (let round = 1; round <= storeRounds; round++) {
     for (const workers of round % 2 ? [1, 2] : [2, 1]) {
       step = `kafka keyed -> HBase + MySQL, ${workers} worker(s) [${shape}] round ${round}`;
       prev = null;
