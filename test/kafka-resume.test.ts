@@ -111,4 +111,19 @@ describe("tracefold replay --to kafka", () => {
     expect(checkAgainstTruth(report, gen.truth).differences).toEqual([]);
     await admin.query(`DROP DATABASE IF EXISTS ${db}_replay`);
   });
+
+  it("without a rate, sends in requests the broker accepts (20k spans of 300 services are ~3 MB, over message.max.bytes)", async () => {
+    const t = `${topic}_replay_big`;
+    await createTopic(kafka, t, 1);
+    const tf = (args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "tracefold.mjs"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
+    const r = tf(["replay", "--to", "kafka", "--brokers", brokers, "--topic", t, "--spans", "40000", "--seed", "9", "--services", "300"]);
+    expect(r.status, r.stderr).toBe(0);
+    const m = /replayed (\d+) spans in (\d+) messages/.exec(r.stdout);
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(40_000);
+    const ka = kafka.admin();
+    await ka.connect();
+    const offsets = await ka.fetchTopicOffsets(t);
+    await ka.disconnect();
+    expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(Number(m?.[2])); // every message is in the topic
+  });
 });

@@ -64,6 +64,7 @@ export class FoldOperator implements Operator {
     // the previous increments were never reported stored: this one starts a new chain
     if (this.unconfirmed) for (const P of this.fold.partitions) P.snapFull = true;
     const chain = this.chainLength();
+    const t0 = performance.now();
     const info = {} as IncrementInfo;
     const states = this.fold.partitions.map((P) => {
       const state = snapshotPartition(this.fold, P.partition, chain, info);
@@ -75,7 +76,11 @@ export class FoldOperator implements Operator {
     });
     this.lastCheckpointBytes = states.reduce((n, s) => n + s.state.byteLength, 0);
     this.unconfirmed = true;
+    const t1 = performance.now();
     const item: Checkpoint = { kind: "checkpoint", deltas: this.fold.drain(), offsets: positions, states };
+    this.lastSnapshotMs = t1 - t0;
+    this.lastDrainMs = performance.now() - t1;
+    if (this.lastSnapshotMs > this.peakSnapshotMs) this.peakSnapshotMs = this.lastSnapshotMs;
     out.emit(item);
   }
 
@@ -108,6 +113,9 @@ export class FoldOperator implements Operator {
   private snapshotEntries = 0;
   private snapshotBytes = 0;
   private lastCheckpointBytes = 0;
+  private lastSnapshotMs = 0;
+  private peakSnapshotMs = 0;
+  private lastDrainMs = 0;
 
   restore(states: Array<{ partition: number; state: Uint8Array }>): void {
     this.unconfirmed = false;
@@ -165,6 +173,10 @@ export class FoldOperator implements Operator {
     out.fold_checkpoint_entries_written = this.snapshotEntries;
     out.fold_checkpoint_bytes_written = this.snapshotBytes;
     out.fold_checkpoint_last_bytes = this.lastCheckpointBytes;
+    // the checkpoint's sync phase, split: the increments, and the deltas since the last checkpoint
+    out.fold_checkpoint_last_snapshot_ms = Math.round(this.lastSnapshotMs);
+    out.fold_checkpoint_peak_snapshot_ms = Math.round(this.peakSnapshotMs);
+    out.fold_checkpoint_last_drain_ms = Math.round(this.lastDrainMs);
     out.fold_spans_reprocessed = this.spansReprocessed;
     out.interner_names_over_budget = this.ctx.interner.overflowed;
     return out;

@@ -134,8 +134,10 @@ export function snapshotPartition(fold: Fold, partition: number, chain = 1, info
       ["flags", flags, 1],
       ...COLUMNS[ix].map((c) => [c, (P as unknown as Cols)[c], strideOf(c)] as [string, Typed, number]),
     ];
+    // every entry written (a complete increment): the ids are 0..n-1, so the columns copy whole
+    const all = n === next;
     for (const [name, src, stride] of perEntry)
-      arrays.push({ name: `${ix}.${name}`, type: src.constructor.name as CtorName, length: n * stride, fill: (dst) => gather(dst, src, ids, stride) });
+      arrays.push({ name: `${ix}.${name}`, type: src.constructor.name as CtorName, length: n * stride, fill: (dst) => (all ? dst.set(src.subarray(0, n * stride)) : gather(dst, src, ids, stride)) });
   }
   const tt = P.traceTimers;
   arrays.push({ name: "traceTimers.deadline", type: "Float64Array", length: tt.size, fill: (dst) => dst.set(tt.deadline.subarray(0, tt.size)) });
