@@ -78,17 +78,40 @@ export abstract class KafkaMember<C extends KafkaSourceConfig = KafkaSourceConfi
     return [...this.position].filter(([p]) => this.assigned.includes(p)).map(([partition, nextOffset]) => ({ topic: this.config.topic, partition, nextOffset }));
   }
 
+  /**
+   * Bounded mode: looks the end offsets up again (the subclass's admin client), for a partition
+   * assigned with none known, e.g. when the topic's metadata was incomplete at start.
+   */
+  protected refreshEndOffsets: (() => Promise<void>) | null = null;
+  private endLookup: Promise<void> | null = null;
+
   /** Bounded mode: every assigned partition read up to the end offset it had at start? */
   protected checkBoundedEnd(): void {
     // not while holding: the rollback restores state and positions first (rewind checks again)
     if (!this.config.bounded || this.assigned.length === 0 || this.holding) return;
     for (const p of this.assigned) {
-      const end = this.endOffsets.get(p) ?? 0;
+      if (!this.endOffsets.has(p)) {
+        // an unknown end is not the end: never end a bounded input without reading it
+        this.lookUpEndOffsets();
+        return;
+      }
+      const end = this.endOffsets.get(p)!;
       const next = this.position.get(p) ?? this.committed.get(p) ?? 0;
       if (end > 0 && next < end) return;
     }
     if (this.queuedBatches() === 0) this.endInput();
     else this.endAfterQueue = true;
+  }
+
+  private lookUpEndOffsets(): void {
+    if (this.endLookup || !this.refreshEndOffsets) return;
+    this.endLookup = this.refreshEndOffsets()
+      .catch(() => {})
+      .then(() => new Promise<void>((r) => setTimeout(r, this.assigned.every((p) => this.endOffsets.has(p)) ? 0 : 1_000).unref()))
+      .then(() => {
+        this.endLookup = null;
+        if (!this.stopped) this.checkBoundedEnd();
+      });
   }
 
   protected endInput(): void {

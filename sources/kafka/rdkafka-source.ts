@@ -149,6 +149,10 @@ export class RdkafkaSource extends KafkaMember<RdkafkaSourceConfig> implements M
     this.partitions = t.partitions.map((p) => p.id).sort((a, b) => a - b);
     await this.highWatermarks(this.partitions);
     if (this.config.bounded) for (const [p, high] of this.highWatermark) this.endOffsets.set(p, high);
+    this.refreshEndOffsets = async () => {
+      await this.highWatermarks(this.assigned.filter((p) => !this.endOffsets.has(p)));
+      for (const [p, high] of this.highWatermark) if (!this.endOffsets.has(p)) this.endOffsets.set(p, high);
+    };
     this.lagTimer = setInterval(() => void this.highWatermarks(this.assigned).catch(() => {}), 5_000);
     this.lagTimer.unref();
     consumer.setDefaultConsumeTimeout(CONSUME_TIMEOUT_MS);

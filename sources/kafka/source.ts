@@ -72,6 +72,10 @@ export class KafkaSource extends KafkaMember implements Source {
     };
     await highWatermarks();
     if (this.config.bounded) for (const [p, high] of this.highWatermark) this.endOffsets.set(p, high);
+    this.refreshEndOffsets = async () => {
+      await highWatermarks();
+      for (const [p, high] of this.highWatermark) if (!this.endOffsets.has(p)) this.endOffsets.set(p, high);
+    };
     this.lagTimer = setInterval(() => highWatermarks().catch(() => {}), 5_000);
     this.lagTimer.unref();
     // a partition this member reads nothing from (the group's committed offset is already at its
