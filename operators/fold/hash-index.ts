@@ -235,19 +235,7 @@ export class HashIndex {
     }
   }
 
-  /** The whole index as plain data (a checkpoint). Entry ids are kept, so columns stay valid. */
-  exportState(): HashIndexState {
-    return {
-      keys: this.keys.slice(0, this.next * this.words),
-      hashes: this.hashes.slice(0, this.next),
-      table: this.table.slice(),
-      free: this.free.slice(0, this.freeTop),
-      next: this.next,
-      size: this.size,
-    };
-  }
-
-  /** Replaces this index's content with an exported one (same words; capacity grows to fit). */
+  /** Replaces this index's content with a version-1 checkpoint's (same words; capacity grows to fit). */
   importState(st: HashIndexState): void {
     if (st.next > this.capacity) {
       let n = this.capacity;

@@ -279,25 +279,10 @@ export function restorePartition(fold: Fold, bytes: Uint8Array): number {
   for (const ix of INDEXES) (P[ix] as HashIndex).rebuild(h.tables[ix].next);
   const a = last.arrays;
   P.traceTimers.importState({ deadline: a.get("traceTimers.deadline") as Float64Array, entry: a.get("traceTimers.entry") as Int32Array, gen: a.get("traceTimers.gen") as Int32Array });
-  const ring = last.arrays.get("aRing") as Int32Array;
-  if (P.aRing.length < ring.length) P.aRing = new Int32Array(P.assembled.capacity);
-  P.aRing.set(ring);
-  P.aHead = 0;
-  P.aLen = ring.length;
-  for (const k of SCALARS) P[k] = h.scalars[k];
   // call timers: one per open call, at its deadline (a timer that fired early would re-arm there)
   for (let c = 0; c < P.calls.highWater; c++) if ((P.calls.flags[c] & LIVE) !== 0) P.callTimers.push(P.cDeadline[c], c, P.cGen[c]);
+  adopt(fold, P, h, last.arrays.get("aRing") as Int32Array, h.tables.spans.next);
   P.nextDeadlineUs = Math.min(P.callTimers.top, P.traceTimers.top, P.nextAssembledExpiry);
-  // names: the writer's ids -> this process's ids
-  const map = new Int32Array(h.names.length);
-  for (let id = 0; id < h.names.length; id++) map[id] = fold.interner.internString(h.names[id]);
-  const next = h.tables.spans.next;
-  for (const c of NAME_COLUMNS) {
-    const col = (P as unknown as Cols)[c] as Int32Array;
-    for (let e = 0; e < next; e++) col[e] = map[col[e]];
-  }
-  for (const [o, n] of h.operationBudget) fold.operationBudget.admit(fold.interner.internString(o), fold.interner.internString(n));
-  for (const [o, n] of h.virtualBudget) fold.virtualBudget.admit(fold.interner.internString(o), fold.interner.internString(n));
   P.snapSeq = last.seq;
   P.snapFull = true;
   return h.partition;
@@ -348,22 +333,28 @@ function restoreV1(fold: Fold, blob: Uint8Array): number {
   }
   for (const t of TIMERS)
     (P[t] as TimerHeap).importState({ deadline: arrays.get(`${t}.deadline`) as Float64Array, entry: arrays.get(`${t}.entry`) as Int32Array, gen: arrays.get(`${t}.gen`) as Int32Array });
-  const ring = arrays.get("aRing") as Int32Array;
+  adopt(fold, P, header, arrays.get("aRing") as Int32Array, header.scalars["spans.next"]);
+  return header.partition;
+}
+
+/**
+ * What both versions restore alike: the assembled ring, the scalars, the names (the writer's
+ * intern ids -> this process's, in the span columns below `spanNext`) and the budgets.
+ */
+function adopt(fold: Fold, P: PartitionState, h: Pick<Header, "scalars" | "names" | "operationBudget" | "virtualBudget">, ring: Int32Array, spanNext: number): void {
+  if (P.aRing.length < ring.length) P.aRing = new Int32Array(Math.max(ring.length, P.assembled.capacity));
   P.aRing.set(ring);
   P.aHead = 0;
   P.aLen = ring.length;
-  for (const k of SCALARS) P[k] = header.scalars[k];
-  // names: old id -> this process's id
-  const map = new Int32Array(header.names.length);
-  for (let id = 0; id < header.names.length; id++) map[id] = fold.interner.internString(header.names[id]);
-  const next = header.scalars["spans.next"];
+  for (const k of SCALARS) P[k] = h.scalars[k];
+  const map = new Int32Array(h.names.length);
+  for (let id = 0; id < h.names.length; id++) map[id] = fold.interner.internString(h.names[id]);
   for (const c of NAME_COLUMNS) {
     const col = (P as unknown as Cols)[c] as Int32Array;
-    for (let e = 0; e < next; e++) col[e] = map[col[e]];
+    for (let e = 0; e < spanNext; e++) col[e] = map[col[e]];
   }
-  for (const [o, n] of header.operationBudget) fold.operationBudget.admit(fold.interner.internString(o), fold.interner.internString(n));
-  for (const [o, n] of header.virtualBudget) fold.virtualBudget.admit(fold.interner.internString(o), fold.interner.internString(n));
-  return header.partition;
+  for (const [o, n] of h.operationBudget) fold.operationBudget.admit(fold.interner.internString(o), fold.interner.internString(n));
+  for (const [o, n] of h.virtualBudget) fold.virtualBudget.admit(fold.interner.internString(o), fold.interner.internString(n));
 }
 
 function align8(n: number): number {

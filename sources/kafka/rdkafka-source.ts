@@ -371,22 +371,22 @@ export class RdkafkaSource extends KafkaMember<RdkafkaSourceConfig> implements M
   // ---- pausing
 
   private pause(partitions: number[]): void {
-    if (!partitions.length || !this.consumer?.isConnected()) return;
-    try {
-      this.consumer.pause(partitions.map((partition) => ({ topic: this.config.topic, partition })));
-    } catch (err) {
-      this.clientError("pause", err as RdError);
-    }
+    this.flow("pause", partitions);
   }
 
   private resume(partitions: number[]): void {
+    this.flow("resume", partitions);
+  }
+
+  private flow(verb: "pause" | "resume", partitions: number[]): void {
     if (!partitions.length || !this.consumer?.isConnected()) return;
     try {
-      this.consumer.resume(partitions.map((partition) => ({ topic: this.config.topic, partition })));
+      this.consumer[verb](partitions.map((partition) => ({ topic: this.config.topic, partition })));
     } catch (err) {
-      this.clientError("resume", err as RdError);
+      this.clientError(verb, err as RdError);
     }
   }
+
 
   /** Every assigned partition fetching, except those the memory budget paused. */
   private applyPauses(): void {
