@@ -13,8 +13,8 @@ import { assembleRuntime, prepareSources } from "./assemble.js";
 import { runReplayProcess } from "./replay-workers.js";
 import { connectionFromSettings } from "../sources/kafka/config.js";
 import type { LocalRuntime } from "./runtime.js";
-import { checkAgainstTruth, type TruthLike } from "./truth-check.js";
 import { buildReport, formatReport, type TopologyReport } from "../operators/fold/report.js";
+import { emptyReport, fmtRate, printProcessSummary, printRunSummary, truthVerdict } from "./run-summary.js";
 import type { EmbeddedMetaStore } from "../sinks/embedded/meta-store.js";
 import type { ReplaySource } from "../sources/replay/source.js";
 import { FORMATS } from "../operators/decode/types.js";
@@ -177,14 +177,7 @@ async function runCommand(args: string[]): Promise<number> {
       return runRepartitionJob(cfg, log);
     }
     const r = shuffled ? await (await import("./shuffle.js")).runShuffleProcess(cfg, log) : await (await import("./process.js")).runProcess(cfg, log);
-    const m = r.metrics;
-    process.stdout.write(
-      `topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n` +
-        // spans read again after a rollback are work done, not input: the summary counts input
-        `${(m.fold_spans_in ?? 0) - (m.fold_spans_reprocessed ?? 0)} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? m.process_workers ?? 0} worker(s), ` +
-          `${m.fold_spans_reprocessed ?? 0} read again after rollbacks, dead letters ${m.runtime_dead_letters ?? 0}, ` +
-        `checkpoints ${m.runtime_checkpoints ?? 0}, rollbacks ${m.runtime_rollbacks ?? 0}, worker restarts ${m.process_worker_restarts}${r.stopped ? " (stopped by signal: windows left open, saved with the checkpoint)" : ""}\n`,
-    );
+    printProcessSummary(cfg, r);
     return r.exitCode;
   }
   if (cfg["source.type"] === "replay" && replayWorkerCount(cfg) > 1) {
@@ -209,46 +202,8 @@ async function runCommand(args: string[]): Promise<number> {
   return truthVerdict(report, source.generator.truth, m, result.stopped);
 }
 
-/**
- * The report (embedded meta store) and the run's summary line: "N spans in S s (R spans/s)", the
- * harness reads it. S and the CPU time are the run's window: an encoded replay's pre-encoding is
- * before it (reported on a line of its own).
- */
-function printRunSummary(cfg: Config, report: TopologyReport, r: { metrics: Record<string, number>; elapsedMs: number; cpuS: number; deadLetters: number; workers: number; prepareMs: number }): void {
-  const m = r.metrics;
-  if (cfg["sinks.meta"] === "embedded") process.stdout.write(formatReport(report) + "\n\n");
-  else process.stdout.write(`topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n`);
-  if (r.prepareMs > 0)
-    process.stdout.write(`replay pre-encoded before the run (not timed): ${m.replay_messages} ${cfg["source.replay.encoded"]}-shaped OTLP messages, ${(m.replay_encoded_bytes / 1e6).toFixed(1)} MB, in ${(r.prepareMs / 1000).toFixed(1)} s${r.workers > 1 ? " (slowest worker)" : ""}\n`);
-  const perS = (n: number) => fmtRate((n * 1000) / Math.max(1, r.elapsedMs));
-  process.stdout.write(
-    `${m.fold_spans_in} spans in ${(r.elapsedMs / 1000).toFixed(1)} s (${perS(m.fold_spans_in)} spans/s` +
-      (m.replay_messages ? `, ${m.replay_messages} messages, ${perS(m.replay_messages)} messages/s` : "") +
-      `)${r.workers > 1 ? ` over ${r.workers} workers` : ""}, ` +
-      (cfg["sinks.meta"] === "embedded" ? `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, ` : "") +
-      `dead letters ${r.deadLetters}, ` +
-      `peak state ${fmtRate(m.fold_peak_pending_spans)} pending spans in ${(m.fold_peak_state_bytes / 1e6).toFixed(1)} MB ` +
-      `(${m.fold_peak_pending_spans ? Math.round(m.fold_peak_state_bytes / m.fold_peak_pending_spans) : "-"} bytes per pending span${r.workers > 1 ? "; peaks summed over the workers" : ""}), ` +
-      `CPU ${r.cpuS.toFixed(2)} s in the run (user + sys, every thread)\n`,
-  );
-}
 
-/** The replay's truth check: the folded topology and the spans taken in against what was generated. */
-function truthVerdict(report: TopologyReport, truth: TruthLike & { spans: number }, m: Record<string, number>, stopped: boolean): number {
-  if (stopped) {
-    process.stdout.write("stopped by signal: windows left open, truth check skipped\n");
-    return 0;
-  }
-  const check = checkAgainstTruth(report, truth, { folded: m.fold_spans_in - (m.fold_spans_reprocessed ?? 0), generated: truth.spans });
-  if (check.ok) {
-    process.stdout.write(`truth check: PASS (${check.edgesChecked} edges, ${check.servicesChecked} services, ${truth.traces} traces, ${truth.connectedTraces} connected, ${truth.spans} spans folded once each: all equal to what the replay generated)\n`);
-    return 0;
-  }
-  process.stdout.write(`truth check: FAIL (${check.differences.length} differences)\n  ${check.differences.slice(0, 30).join("\n  ")}\n`);
-  return 1;
-}
 
-const emptyReport = (): TopologyReport => ({ spans: 0, traces: 0, edges: [], services: [], connectivity: { traces: 0, connected: 0, rate: null, orphanSpans: 0, duplicateSpans: 0, lateSpans: 0, cut: 0, evicted: 0 } });
 
 async function foldCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { format: { type: "string" }, json: { type: "boolean" } });
@@ -426,13 +381,4 @@ async function execute(cfg: Config, log: Logger, signals: boolean): Promise<{ ru
   }
 }
 
-function fmtRate(n: number): string {
-  if (!Number.isFinite(n)) return "-";
-  if (n >= 1e6) return (n / 1e6).toFixed(2) + "M";
-  if (n >= 1e4) return (n / 1e3).toFixed(1) + "k";
-  return String(Math.round(n));
-}
 
-function pct(x: number | null): string {
-  return x === null ? "-" : (x * 100).toFixed(2) + "%";
-}

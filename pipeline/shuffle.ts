@@ -356,12 +356,20 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
   let exitCode = 0;
   let stored = true;
   let metrics: Record<string, number> = {};
+  let goAt = 0;
+  let cpuAtGo = process.cpuUsage();
+  let doneAt = 0;
+  let cpuAtDone = cpuAtGo;
   try {
     topicPartitions = await topicPartitionCount(cfg);
     source.onRevoking?.(async () => {
       if (!stopping) await checkpoint(false).catch((err) => log.warn("the checkpoint before a rebalance failed; the rollback resumes from the previous one", { error: String(err) }));
     });
     source.onAssigned((change) => void rollback(`rebalance: assigned [${change.assigned.join(",")}] revoked [${change.revoked.join(",")}]`));
+    // the measured window (as runProcess's): from the consumer's open (the workers are up) to the
+    // end of the input loop, its last checkpoint included
+    goAt = Date.now();
+    cpuAtGo = process.cpuUsage();
     await source.open(ctx);
     const interval = cfg["runtime.checkpointIntervalMs"] as number;
     let lastCheckpoint = Date.now();
@@ -406,6 +414,8 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     } finally {
       clearInterval(timer);
     }
+    doneAt = Date.now();
+    cpuAtDone = process.cpuUsage();
     if (fatal) throw fatal;
     // a stop keeps the open windows: they are saved with this checkpoint
     if (stopping) stored = await checkpoint(false);
@@ -437,7 +447,8 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     await store.close().catch(() => {});
     await closeServer(server);
   }
-  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics, exitCode };
+  const window = goAt && doneAt ? { windowMs: doneAt - goAt, windowCpuS: (cpuAtDone.user + cpuAtDone.system - cpuAtGo.user - cpuAtGo.system) / 1e6 } : {};
+  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics, exitCode, ...window };
 }
 
 /** A channel between every pair of workers: mesh[i][j] is i's end of the i-j channel. */

@@ -65,16 +65,16 @@ export function markdown(command: string, env: Environment, runs: RunResult[], n
     `- Batch sizes: ${env.batchSizes}.`,
     ...notes.map((n) => `- ${n}`),
     "",
-    "| scenario | shape | topology | round | spans/s | messages/s | CPU s per M spans | peak RSS MB | load | correctness |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    "| scenario | shape | topology | round | spans/s | messages/s | CPU s per M spans | CPU s per M, whole process | peak RSS MB | load | correctness |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ...runs.map((r) =>
       r.error
-        ? `| ${r.scenario} | ${r.shape} | ${r.topology} | ${r.round} | failed | | | | ${r.load.toFixed(1)} | ${r.error.split("\n").filter(Boolean).pop()?.slice(0, 120).replace(/\|/g, "/") ?? ""} |`
-        : `| ${r.scenario} | ${r.shape} | ${r.topology} | ${r.round} | ${r.spans ? fmt(r.spansPerS) : "-"} | ${fmt(r.messagesPerS)} | ${r.spans ? fmt(r.cpuSPerMSpans, 2) : "-"} | ${fmt(r.peakRssMb)} | ${r.load.toFixed(1)} | ${r.correctness} |`,
+        ? `| ${r.scenario} | ${r.shape} | ${r.topology} | ${r.round} | failed | | | | | ${r.load.toFixed(1)} | ${r.error.split("\n").filter(Boolean).pop()?.slice(0, 120).replace(/\|/g, "/") ?? ""} |`
+        : `| ${r.scenario} | ${r.shape} | ${r.topology} | ${r.round} | ${r.spans ? fmt(r.spansPerS) : "-"} | ${fmt(r.messagesPerS)} | ${r.spans ? fmt(r.cpuSPerMSpans, 2) : "-"} | ${r.spans && r.processCpuSPerMSpans !== undefined ? fmt(r.processCpuSPerMSpans, 2) : "-"} | ${fmt(r.peakRssMb)} | ${r.load.toFixed(1)} | ${r.correctness} |`,
     ),
     "",
     "Timing and CPU per row:",
-    ...[...new Map(runs.filter((r) => !r.error).map((r) => [r.scenario, `- ${r.scenario}: rate over ${r.timing}; CPU: ${r.cpuScope.replace(/whole process: [\d.]+ s\)/, "whole process in the JSON)")}${prepared(runs, r.scenario)}.`])).values()],
+    ...[...new Map(runs.filter((r) => !r.error).map((r) => [r.scenario, `- ${r.scenario}: rate over ${r.timing}; CPU: ${r.cpuScope.replace(/whole process: [\d.]+ s\)/, r.processCpuSPerMSpans !== undefined ? "whole process in its own column and the JSON)" : "whole process in the JSON)")}${prepared(runs, r.scenario)}.`])).values()],
     ...sustainedMarkdown(sustained),
     "",
   ];

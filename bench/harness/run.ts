@@ -57,6 +57,8 @@ if (values.help) {
                                    shuffle:N (unkeyed input, the thread shuffle); default keyed:1
     [--latency-checkpoints MS,..]  extra latency points at the highest sustained rate (default 250; the
                                    search steps run with the default runtime.checkpointIntervalMs)
+Environment: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" passes node flags to every tracefold run
+(a CPU profile per thread, the worker threads' included).
 See bench/README.md.
 `);
   process.exit(0);
@@ -270,7 +272,7 @@ async function runKafkaScenarios(shape: MessageShape, shapeIndex: number, topic:
       step = `${s.name}, ${s.workers} worker(s) [${shape}] round ${round}`;
       prev = null;
       const r = await runTracefold(ROOT, {
-        scenario: s.name, shape, topology: `1 process, ${s.workers} worker thread(s), kafkajs`, round, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: true,
+        scenario: s.name, shape, topology: `1 process, ${s.workers} worker thread(s), kafkajs`, round, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: true, cpu: "window",
         sets: [
           "source.type=kafka", `source.kafka.brokers=${brokers}`, `source.kafka.topic=${topic}`, `source.kafka.groupId=bench-${process.pid}-${Date.now()}`,
           "source.kafka.bounded=true", "sinks.meta=blackhole", "sinks.traces=blackhole", `runtime.workers=${s.workers}`, ...s.sets,
@@ -299,7 +301,7 @@ async function runStores(shape: MessageShape, topic: string, meta: ReplayMeta): 
       const name = `tracefold_bench_${process.pid}_${shape}_${workers}_${round}`; // the local server grants tracefold% databases
       const url = await freshDatabase(stores.mysqlUrl, name);
       const r = await runTracefold(ROOT, {
-        scenario: "kafka keyed -> HBase + MySQL", shape, topology: `1 process, ${workers} worker thread(s), kafkajs`, round, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: false,
+        scenario: "kafka keyed -> HBase + MySQL", shape, topology: `1 process, ${workers} worker thread(s), kafkajs`, round, expectSpans: meta.spans, expectMessages: meta.messages, blackhole: false, cpu: "window",
         sets: [
           "source.type=kafka", `source.kafka.brokers=${brokers}`, `source.kafka.topic=${topic}`, `source.kafka.groupId=${name}`, "source.kafka.bounded=true",
           "sinks.traces=hbase", `sinks.hbase.thrift=${stores.thrift}`, `sinks.hbase.table=${name}_t`, `sinks.hbase.indexTable=${name}_i`,

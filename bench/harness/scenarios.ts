@@ -28,6 +28,8 @@ export interface RunResult {
   cpuS: number;
   cpuScope: string;
   cpuSPerMSpans: number;
+  /** tracefold rows: the whole process's CPU (start-up and exit included) per M spans, beside the window's. */
+  processCpuSPerMSpans?: number;
   peakRssMb: number;
   wallS: number;
   /** Correctness in words, and the edge check where there is one. */
@@ -114,7 +116,10 @@ export async function runTracefold(root: string, r: TracefoldRun, onSample: (s: 
       killChild(timePid);
     }
   });
-  const args = [join(root, "bin", "tracefold.mjs"), "run", "--log-format", "json", "--set", `http.listen=127.0.0.1:${port}`, ...r.sets.flatMap((x) => ["--set", x])];
+  // BENCH_NODE_ARGS: node flags for the tracefold runs, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (a profile per thread: the worker threads write theirs too)
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const args = [...nodeArgs, join(root, "bin", "tracefold.mjs"), "run", "--log-format", "json", "--set", `http.listen=127.0.0.1:${port}`, ...r.sets.flatMap((x) => ["--set", x])];
   const t = await timed(process.execPath, args, root, (pid) => (timePid = pid));
   const exited = Date.now();
   const samples = await s.stop();
@@ -145,7 +150,11 @@ export async function runTracefold(root: string, r: TracefoldRun, onSample: (s: 
   const windowCpu = /CPU ([\d.]+) s in the run/.exec(t.stdout);
   const prepared = /pre-encoded before the run \(not timed\): .* in ([\d.]+) s/.exec(t.stdout);
   const cpu = r.cpu === "window" && windowCpu ? Number(windowCpu[1]) : t.cpu;
-  const cpuScope = r.cpu === "window" && windowCpu ? `the run's window, every thread (pre-encoding and start-up excluded; whole process: ${t.cpu.toFixed(1)} s)` : base.cpuScope;
+  const cpuScope = !(r.cpu === "window" && windowCpu)
+    ? base.cpuScope
+    : joined
+      ? `the run's window, every thread: the workers' go to the end of their runs (process and worker start-up and the exit excluded, as the peers' windows exclude theirs; whole process: ${t.cpu.toFixed(1)} s)`
+      : `the run's window, every thread (pre-encoding and start-up excluded; whole process: ${t.cpu.toFixed(1)} s)`;
   const reread = Number(/(\d+) read again after rollbacks/.exec(t.stdout)?.[1] ?? 0);
   let correctness: string;
   let ok: boolean | null;
@@ -168,6 +177,7 @@ export async function runTracefold(root: string, r: TracefoldRun, onSample: (s: 
     cpuS: cpu,
     cpuScope,
     cpuSPerMSpans: cpu / (spans / 1e6),
+    processCpuSPerMSpans: t.cpu / (spans / 1e6),
     correctness,
     ok,
     ...(prepared ? { prepareS: Number(prepared[1]) } : {}),

@@ -115,9 +115,19 @@ export function snapshotPartition(fold: Fold, partition: number, chain = 1, info
     const flags = index.flags;
     const written = index.written;
     const scratch = new Int32Array(next);
+    // a complete increment of a mostly live table copies its columns whole (dead entries too);
+    // otherwise dead entries are left out: a restore starts from empty columns, where an entry
+    // no increment of the chain mentions is dead. So a dead entry is written once, by the
+    // increment after its removal (for a chain that still holds it live), and it neither ages nor
+    // holds keepFrom back. Its generation is not restored: restore drops the stale timers.
+    const whole = complete && index.size >= 0.75 * next;
     let n = 0;
     for (let e = 0; e < next; e++) {
       const f = flags[e];
+      if ((f & LIVE) === 0 && !whole && (complete || (f & DIRTY) === 0)) {
+        flags[e] = 0;
+        continue;
+      }
       if ((f & DIRTY) !== 0 || written[e] <= aged) {
         flags[e] = f & LIVE;
         written[e] = seq;
@@ -278,7 +288,12 @@ export function restorePartition(fold: Fold, bytes: Uint8Array): number {
   const h = last.header;
   for (const ix of INDEXES) (P[ix] as HashIndex).rebuild(h.tables[ix].next);
   const a = last.arrays;
-  P.traceTimers.importState({ deadline: a.get("traceTimers.deadline") as Float64Array, entry: a.get("traceTimers.entry") as Int32Array, gen: a.get("traceTimers.gen") as Int32Array });
+  // trace timers of live traces only: a stale one (its trace assembled since) may name an entry
+  // whose generation the chain does not carry (dead entries are not written)
+  const td = a.get("traceTimers.deadline") as Float64Array;
+  const te = a.get("traceTimers.entry") as Int32Array;
+  const tg = a.get("traceTimers.gen") as Int32Array;
+  for (let k = 0; k < te.length; k++) if ((P.traces.flags[te[k]] & LIVE) !== 0 && P.tGen[te[k]] === tg[k]) P.traceTimers.push(td[k], te[k], tg[k]);
   // call timers: one per open call, at its deadline (a timer that fired early would re-arm there)
   for (let c = 0; c < P.calls.highWater; c++) if ((P.calls.flags[c] & LIVE) !== 0) P.callTimers.push(P.cDeadline[c], c, P.cGen[c]);
   adopt(fold, P, h, last.arrays.get("aRing") as Int32Array, h.tables.spans.next);
