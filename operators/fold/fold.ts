@@ -74,6 +74,15 @@ export class Fold extends FoldAggregates {
     const ooo = c.outOfOrdernessMs * 1000;
     const lateness = c.allowedLatenessMs * 1000;
     this.counters.spansIn += to - from;
+    // the trace of the previous span: a message's spans come grouped by trace (an SDK batch per
+    // resource, the Collector's exporter one trace per message), so most spans skip the probe.
+    // Valid while its generation stands (assembly or eviction bumps it).
+    let lastT = -1;
+    let lastGen = 0;
+    let l0 = 0;
+    let l1 = 0;
+    let l2 = 0;
+    let l3 = 0;
     for (let i = from; i < to; i++) {
       const flags = b.flags[i];
       const noStart = (flags & F_NO_START) !== 0;
@@ -89,35 +98,25 @@ export class Fold extends FoldAggregates {
         }
       }
       // the trace
-      const tk = P.traces.key;
       const t4 = i * 4;
-      tk[0] = b.tid[t4];
-      tk[1] = b.tid[t4 + 1];
-      tk[2] = b.tid[t4 + 2];
-      tk[3] = b.tid[t4 + 3];
-      let t = P.traces.find();
-      if (t < 0) {
-        const ak = P.assembled.key;
-        ak[0] = tk[0];
-        ak[1] = tk[1];
-        ak[2] = tk[2];
-        ak[3] = tk[3];
-        if (P.assembled.find() >= 0) {
-          this.late(b, i);
+      const w0 = b.tid[t4];
+      const w1 = b.tid[t4 + 1];
+      const w2 = b.tid[t4 + 2];
+      const w3 = b.tid[t4 + 3];
+      let t: number;
+      if (lastT >= 0 && w0 === l0 && w1 === l1 && w2 === l2 && w3 === l3 && P.tGen[lastT] === lastGen) t = lastT;
+      else {
+        t = this.openTrace(P, w0, w1, w2, w3);
+        if (t < 0) {
+          this.late(b, i); // its trace was assembled already
           continue;
         }
-        if (P.spans.size >= c.maxPendingSpans) this.evictOldest(P);
-        tk[0] = b.tid[t4];
-        tk[1] = b.tid[t4 + 1];
-        tk[2] = b.tid[t4 + 2];
-        tk[3] = b.tid[t4 + 3];
-        t = P.traces.insert();
-        P.tFirst[t] = -1;
-        P.tLast[t] = -1;
-        P.tCount[t] = 0;
-        P.tMinStart[t] = Infinity;
-        P.tLastEnd[t] = -Infinity;
-        P.tGen[t]++;
+        lastT = t;
+        lastGen = P.tGen[t];
+        l0 = w0;
+        l1 = w1;
+        l2 = w2;
+        l3 = w3;
       }
       // duplicates: (trace, span id, kind) seen before, until the trace is assembled
       const sk = P.spans.key;
@@ -161,6 +160,36 @@ export class Fold extends FoldAggregates {
       this.peakPendingSpans = pending;
       this.peakStateBytes = this.stateBytes;
     }
+  }
+
+  /** The pending trace with this id, opened if new; -1 when it was assembled already (late). */
+  private openTrace(P: PartitionState, w0: number, w1: number, w2: number, w3: number): number {
+    const tk = P.traces.key;
+    tk[0] = w0;
+    tk[1] = w1;
+    tk[2] = w2;
+    tk[3] = w3;
+    let t = P.traces.find();
+    if (t >= 0) return t;
+    const ak = P.assembled.key;
+    ak[0] = w0;
+    ak[1] = w1;
+    ak[2] = w2;
+    ak[3] = w3;
+    if (P.assembled.find() >= 0) return -1;
+    if (P.spans.size >= this.config.maxPendingSpans) this.evictOldest(P);
+    tk[0] = w0; // (eviction probes with the same key buffer)
+    tk[1] = w1;
+    tk[2] = w2;
+    tk[3] = w3;
+    t = P.traces.insert();
+    P.tFirst[t] = -1;
+    P.tLast[t] = -1;
+    P.tCount[t] = 0;
+    P.tMinStart[t] = Infinity;
+    P.tLastEnd[t] = -Infinity;
+    P.tGen[t]++;
+    return t;
   }
 
   private storeSpan(P: PartitionState, b: SpanBatch, i: number, s: number, t: number): void {
