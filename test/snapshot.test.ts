@@ -3,6 +3,8 @@
  * fold with a fresh interner (other intern ids), continue: the deltas emitted before plus those
  * after add up to exactly what one uninterrupted fold emits, and to the generator's truth.
  */
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { Interner } from "../pipeline/intern.js";
 import { SpanBatch } from "../pipeline/span-batch.js";
@@ -260,6 +262,51 @@ describe("incremental fold checkpoints", () => {
     }
     // the live entries and the small parts, not ~100 bytes for every entry ever used
     expect(bytes).toBeLessThan(10 * highWater);
+  });
+
+  it("a version-1 snapshot (written before incremental checkpoints) restores and continues exactly", () => {
+    // test/fixtures/fold-snapshot-v1.make.mjs: the first half of this replay, folded and
+    // snapshotted by the version before 25d9ee1
+    const raw = gunzipSync(readFileSync(new URL("./fixtures/fold-snapshot-v1.bin.gz", import.meta.url)));
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const [count, cut, total] = [dv.getUint32(0, true), dv.getUint32(4, true), dv.getUint32(8, true)];
+    const blobs: Uint8Array[] = [];
+    for (let at = 12, k = 0; k < count; k++) {
+      const n = dv.getUint32(at, true);
+      blobs.push(raw.subarray(at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+    expect(blobs.every((b) => incrementOf(b) === null)).toBe(true); // version 1, no increment prefix
+
+    const interner = new Interner();
+    const gen = new ReplayGenerator({ seed: 16, services: 20, partitions: 3, tracesPerSecond: 400, batchSize: 500, brokenTraceRate: 0.03, duplicateRate: 0.01 }, interner);
+    const out: SpanBatch[] = [];
+    gen.generate(8000, (b) => out.push(b.clone()));
+    expect(out.length).toBe(total);
+    const whole = new EmbeddedMetaStore();
+    const straight = new Fold(interner, SMALL_WINDOWS);
+    for (const b of out) straight.processBatch(b);
+    straight.finish();
+    void whole.write(straight.drain());
+
+    // before the upgrade: the first half's deltas were stored with those snapshots
+    const split = new EmbeddedMetaStore();
+    const before = new Fold(interner, SMALL_WINDOWS);
+    for (const b of out.slice(0, cut)) before.processBatch(b);
+    void split.write(before.drain());
+    expect(before.pendingSpans).toBeGreaterThan(1000);
+    // after: the new version restores them (other intern ids), continues, and checkpoints again
+    const interner2 = new Interner();
+    interner2.internString("shifts-every-id");
+    const after = new Fold(interner2, SMALL_WINDOWS);
+    for (const blob of blobs) restorePartition(after, blob);
+    for (const P of before.partitions) expect(canonical(after, P.partition)).toEqual(canonical(before, P.partition));
+    for (const P of after.partitions) expect(() => snapshotPartition(after, P.partition, 8)).not.toThrow();
+    for (const b of out.slice(cut)) after.processBatch(rehome(b, interner2));
+    after.finish();
+    void split.write(after.drain());
+    expect(buildReport(split)).toEqual(buildReport(whole));
+    expect(checkAgainstTruth(buildReport(split), gen.truth).differences).toEqual([]);
   });
 
   it("a checkpoint reported not stored makes the next increment complete", () => {
