@@ -211,8 +211,10 @@ export async function runPeer(root: string, admin: Admin, peer: string, brokers:
     spansPerS: spans / out.seconds,
     messagesPerS: out.messages / out.seconds,
     cpuS: out.cpuSeconds,
-    cpuScope: peer === "consumer-perf" ? "whole JVM (the tool reports no window)" : `consumption window (whole process: ${(out.cpuSecondsTotal ?? t.cpu).toFixed(1)} s)`,
+    cpuScope: peer === "consumer-perf" ? "whole JVM (the tool reports no window)" : `consumption window (whole process: ${t.cpu.toFixed(1)} s)`,
     cpuSPerMSpans: spans ? out.cpuSeconds / (spans / 1e6) : 0,
+    // /usr/bin/time's, as for tracefold's rows: start-up, the consumption and the tail
+    ...(spans ? { processCpuSPerMSpans: t.cpu / (spans / 1e6) } : {}),
     correctness,
     ok: edges ? edges.differing === 0 : out.messages === meta.messages,
     edges,
