@@ -209,10 +209,13 @@ export class Fold extends FoldAggregates {
     P.sState[s] = 0;
     const svc = b.service[i];
     P.sService[s] = svc;
-    const op = b.route[i] !== 0 ? b.route[i] : b.name[i];
-    const admitted = this.operationBudget.admit(svc, op);
-    if (admitted === OTHER_ID && op !== OTHER_ID) this.counters.operationsOverBudget++;
-    P.sOp[s] = admitted;
+    if (this.edgesOnly) P.sOp[s] = 0; // operations feed only the operation stats
+    else {
+      const op = b.route[i] !== 0 ? b.route[i] : b.name[i];
+      const admitted = this.operationBudget.admit(svc, op);
+      if (admitted === OTHER_ID && op !== OTHER_ID) this.counters.operationsOverBudget++;
+      P.sOp[s] = admitted;
+    }
     P.sPeer[s] = b.peer[i];
     P.sAddr[s] = b.addr[i];
     P.sMsgDest[s] = b.msgDest[i];
