@@ -62,6 +62,27 @@ describe("log-scale histogram", () => {
     expect(Number.isNaN(percentile(one, 0.5))).toBe(true);
   });
 
+  it("a cleared pool starts from empty buckets; NaN and sub-microsecond values stay in the zero bucket", () => {
+    const pool = new HistogramPool(2);
+    const a = pool.alloc();
+    const b = pool.alloc();
+    for (const us of [0.5, 3, 250, 9_000, 4e6, 1e12]) pool.record(a, us);
+    pool.record(b, NaN);
+    pool.record(b, 40);
+    const before = pool.toData(a);
+    expect(before.buckets.map(([k]) => k)).toEqual([0, bucketOf(3), bucketOf(250), bucketOf(9_000), bucketOf(4e6), BUCKETS - 1]);
+    expect(pool.toData(b).buckets).toEqual([[0, 1], [bucketOf(40), 1]]);
+    pool.clear();
+    // the same ids again: nothing of the first use is left in any bucket
+    const c = pool.alloc();
+    const d = pool.alloc();
+    expect([c, d]).toEqual([a, b]);
+    pool.record(c, 100);
+    expect(pool.toData(c)).toEqual({ count: 1, sum: 100, min: 100, max: 100, buckets: [[bucketOf(100), 1]] });
+    expect(pool.toData(d).buckets).toEqual([]);
+    for (let k = 0; k < 2 * BUCKETS; k++) if (k !== bucketOf(100)) expect(pool.counts[k]).toBe(0);
+  });
+
   it("merges by adding buckets: the merge of two halves equals the whole", () => {
     const pool = new HistogramPool(4);
     const [a, b, all] = [pool.alloc(), pool.alloc(), pool.alloc()];

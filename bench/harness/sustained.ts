@@ -256,6 +256,9 @@ export interface SustainedSample extends Sample {
   lastCheckpointMs: number | null;
   /** Of which the operators' snapshot and deltas (the sync phase, ms). */
   lastCheckpointSyncMs: number | null;
+  /** The sync phase's two parts: the fold's increment (snapshot) and its deltas (drain). */
+  lastSnapshotMs?: number | null;
+  lastDrainMs?: number | null;
 }
 
 export interface Latency {
@@ -302,6 +305,11 @@ export interface Step {
   maxCheckpointMs: number | null;
   /** Longest sync phase (operators' snapshot and deltas) among the window's samples. */
   maxCheckpointSyncMs?: number | null;
+  /** The median sync phase over the window's checkpoints (each counted once): the longest is most often a process's first, complete and JIT-cold. */
+  medianCheckpointSyncMs?: number | null;
+  /** Longest increment (snapshot) and deltas (drain) among the window's samples. */
+  maxSnapshotMs?: number | null;
+  maxDrainMs?: number | null;
   finalLagSpans: number | null;
   finalLagS: number | null;
   maxLagSpans: number | null;
@@ -429,7 +437,9 @@ export async function runStep(o: StepOptions, purpose: Step["purpose"], rate: nu
     "source.type=kafka", `source.kafka.brokers=${o.brokers}`, `source.kafka.topic=${topic}`, `source.kafka.groupId=${group}`, "source.kafka.bounded=false",
     ...(checkpointIsDefault ? [] : [`runtime.checkpointIntervalMs=${checkpointIntervalMs}`]), ...o.sets,
   ];
-  const args = [join(o.root, "bin", "tracefold.mjs"), "run", "--log-format", "json", "--set", `http.listen=127.0.0.1:${port}`, ...sets.flatMap((x) => ["--set", x])];
+  // BENCH_NODE_ARGS: node flags, as for the drain rows (scenarios.ts)
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const args = [...nodeArgs, join(o.root, "bin", "tracefold.mjs"), "run", "--log-format", "json", "--set", `http.listen=127.0.0.1:${port}`, ...sets.flatMap((x) => ["--set", x])];
   const run = timed(process.execPath, args, o.root, (pid) => (timePid = pid)).then((t) => (exited = t));
   const stopRun = async (): Promise<Timed> => {
     if (!exited && timePid) killChild(timePid, "SIGTERM");
@@ -475,6 +485,8 @@ export async function runStep(o: StepOptions, purpose: Step["purpose"], rate: nu
             checkpoints: metric(text, "tracefold_runtime_checkpoints_total"),
             lastCheckpointMs: metric(text, "tracefold_runtime_last_checkpoint_ms"),
             lastCheckpointSyncMs: metric(text, "tracefold_runtime_last_checkpoint_sync_ms"),
+            lastSnapshotMs: metric(text, "tracefold_fold_checkpoint_last_snapshot_ms"),
+            lastDrainMs: metric(text, "tracefold_fold_checkpoint_last_drain_ms"),
           };
           samples.push(s);
           o.onSample(s);
@@ -545,6 +557,9 @@ export async function runStep(o: StepOptions, purpose: Step["purpose"], rate: nu
       checkpoints: window.length ? (window[window.length - 1].checkpoints ?? 0) - (window[0].checkpoints ?? 0) : null,
       maxCheckpointMs: window.some((s) => s.lastCheckpointMs !== null) ? Math.max(...window.map((s) => s.lastCheckpointMs ?? 0)) : null,
       maxCheckpointSyncMs: window.some((s) => s.lastCheckpointSyncMs !== null) ? Math.max(...window.map((s) => s.lastCheckpointSyncMs ?? 0)) : null,
+      medianCheckpointSyncMs: medianPerCheckpoint(window, (s) => s.lastCheckpointSyncMs),
+      maxSnapshotMs: window.some((s) => s.lastSnapshotMs != null) ? Math.max(...window.map((s) => s.lastSnapshotMs ?? 0)) : null,
+      maxDrainMs: window.some((s) => s.lastDrainMs != null) ? Math.max(...window.map((s) => s.lastDrainMs ?? 0)) : null,
       sustained, verdict, latency, cpuS: t.cpu, harnessCpuS: (cpu.user + cpu.system) / 1e6, peakRssMb: t.rssMb, samples,
     };
   } catch (err) {
@@ -652,4 +667,19 @@ export async function sustainedSearch(o: SearchOptions): Promise<SustainedResult
     steps,
     notes,
   };
+}
+
+/** The median of a per-checkpoint metric over samples: one value per checkpoint (the first sample after it). */
+function medianPerCheckpoint(window: SustainedSample[], pick: (s: SustainedSample) => number | null | undefined): number | null {
+  const values: number[] = [];
+  let seen: number | null = null;
+  for (const s of window) {
+    const v = pick(s);
+    if (v == null || s.checkpoints == null || s.checkpoints === seen) continue;
+    seen = s.checkpoints;
+    values.push(v);
+  }
+  if (!values.length) return null;
+  values.sort((a, b) => a - b);
+  return values[values.length >> 1];
 }

@@ -158,18 +158,41 @@ export class HistogramPool {
   toData(h: number): HistogramData {
     const buckets: Array<[number, number]> = [];
     const base = h * BUCKETS;
-    for (let k = 0; k < BUCKETS; k++) {
+    if (this.counts[base] !== 0) buckets.push([0, this.counts[base]]);
+    // bucketOf is monotonic: the values seen lie in [bucketOf(min), bucketOf(max)] (plus bucket
+    // 0, where NaN goes without touching min or max), a few dozen of the 641 buckets
+    this.span(h);
+    for (let k = this.lo, hi = this.hi; k <= hi; k++) {
       const c = this.counts[base + k];
       if (c !== 0) buckets.push([k, c]);
     }
     return { count: this.count[h], sum: this.sum[h], min: this.min[h], max: this.max[h], buckets };
   }
 
-  /** Frees every histogram (zeroes only what was used). */
+  /** Frees every histogram (zeroes only the buckets they used). */
   clear(): void {
-    this.counts.fill(0, 0, this.used * BUCKETS);
+    for (let h = 0; h < this.used; h++) {
+      const base = h * BUCKETS;
+      this.counts[base] = 0;
+      this.span(h);
+      if (this.hi >= this.lo) this.counts.fill(0, base + this.lo, base + this.hi + 1);
+    }
     this.used = 0;
   }
+
+  /** Sets [lo, hi]: the buckets from 1 up that histogram h can have counts in, [bucketOf(min), bucketOf(max)]. */
+  private span(h: number): void {
+    if (this.count[h] === 0 || !(this.max[h] >= 1)) {
+      this.lo = 1;
+      this.hi = 0;
+      return;
+    }
+    this.lo = Math.max(1, bucketOf(this.min[h]));
+    this.hi = bucketOf(this.max[h]);
+  }
+
+  private lo = 1;
+  private hi = 0;
 
   private grow(n: number): void {
     const c = new Uint32Array(n * BUCKETS);
