@@ -10,12 +10,6 @@ import { HistogramPool, type HistogramData } from "./histogram.js";
 const CACHE_SLOTS = 1024;
 const CACHE_SHIFT = 32 - 10;
 
-export interface AggRow {
-  key: number[];
-  counters: number[];
-  hists: Array<HistogramData | null>;
-}
-
 export class AggTable {
   readonly index: HashIndex;
   cols: Float64Array[];
@@ -91,19 +85,28 @@ export class AggTable {
     this.pool.record(id, us);
   }
 
-  /** Reads every row out (output path, not per span). */
-  rows(): AggRow[] {
-    const out: AggRow[] = [];
+  /** Every entry through `fn` (output path, not per span): read it with key(), counter(), hist(). */
+  map<T>(fn: (e: number) => T): T[] {
+    const out: T[] = [];
     this.index.forEach((e) => {
-      const key: number[] = [];
-      for (let k = 0; k < this.keyWords; k++) key.push(this.index.keys[e * this.keyWords + k]);
-      out.push({
-        key,
-        counters: this.cols.map((c) => c[e]),
-        hists: this.hists.map((h) => (h[e] >= 0 ? this.pool.toData(h[e]) : null)),
-      });
+      out.push(fn(e));
     });
     return out;
+  }
+
+  /** Word w of entry e's key. */
+  key(e: number, w: number): number {
+    return this.index.keys[e * this.keyWords + w];
+  }
+
+  counter(e: number, c: number): number {
+    return this.cols[c][e];
+  }
+
+  /** Histogram column h of entry e, as sparse data; null when nothing was recorded. */
+  hist(e: number, h: number): HistogramData | null {
+    const id = this.hists[h][e];
+    return id >= 0 ? this.pool.toData(id) : null;
   }
 
   clear(): void {
