@@ -99,14 +99,7 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
   // the measured window: from the go to the last worker's run() returning
-  let goAt = 0;
-  let cpuAtGo = process.cpuUsage();
-  let doneAt = 0;
-  let cpuAtDone = cpuAtGo;
-  const go = () => {
-    goAt = Date.now();
-    cpuAtGo = process.cpuUsage();
-  };
+  const measured = new RunWindow();
 
   const merged = (): Record<string, number> => {
     const out: Record<string, number> = { ...retired };
@@ -147,15 +140,14 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
         if (initialJoinDone) w.postMessage({ type: "go" });
         else if (slots.every((s) => s.opened)) {
           initialJoinDone = true;
-          go();
+          measured.start();
           for (const s of slots) s.worker?.postMessage({ type: "go" });
         }
       }
       else if (m.type === "ran") {
         slot.ran = true;
         if (slots.every((s) => s.ran)) {
-          doneAt = Date.now();
-          cpuAtDone = process.cpuUsage();
+          measured.end();
         }
       }
       else if (m.type === "done") {
@@ -235,10 +227,35 @@ export async function runProcess(cfg: Config, log: Logger, opts: ProcessOptions 
     uninstall();
     await closeServer(server);
   }
-  const end = doneAt || Date.now();
-  const cpuEnd = doneAt ? cpuAtDone : process.cpuUsage();
-  const windowCpuS = (cpuEnd.user + cpuEnd.system - cpuAtGo.user - cpuAtGo.system) / 1e6;
-  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode, windowMs: goAt ? end - goAt : 0, windowCpuS: goAt ? windowCpuS : 0, outcomes: slots.map((s) => s.outcome) };
+  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics: merged(), exitCode, ...measured.result(), outcomes: slots.map((s) => s.outcome) };
+}
+
+/**
+ * A run's measured window: wall time and CPU (user + sys, every thread of the process) from
+ * start() to end(); a window never ended closes at result(), one never started is 0.
+ */
+export class RunWindow {
+  private startAt = 0;
+  private cpuAtStart = process.cpuUsage();
+  private endAt = 0;
+  private cpuAtEnd = this.cpuAtStart;
+
+  start(): void {
+    this.startAt = Date.now();
+    this.cpuAtStart = process.cpuUsage();
+  }
+
+  end(): void {
+    this.endAt = Date.now();
+    this.cpuAtEnd = process.cpuUsage();
+  }
+
+  result(): { windowMs: number; windowCpuS: number } {
+    if (!this.startAt) return { windowMs: 0, windowCpuS: 0 };
+    const end = this.endAt || Date.now();
+    const cpu = this.endAt ? this.cpuAtEnd : process.cpuUsage();
+    return { windowMs: end - this.startAt, windowCpuS: (cpu.user + cpu.system - this.cpuAtStart.user - this.cpuAtStart.system) / 1e6 };
+  }
 }
 
 /** The input topic's partition count; TF_CONFIG_INVALID when the topic does not exist. */

@@ -32,7 +32,7 @@ import { Interner } from "./intern.js";
 import { buildJob } from "./job.js";
 import { isGauge } from "./metrics.js";
 import { registry } from "./registry.js";
-import { topicPartitions as topicPartitionCount, type ProcessResult } from "./process.js";
+import { RunWindow, topicPartitions as topicPartitionCount, type ProcessResult } from "./process.js";
 import type { PackedInput, ShuffleSnapshot, ShuffleWorkerData } from "./shuffle-worker.js";
 import { KafkaSource } from "../sources/kafka/source.js";
 import type { MainThreadKafkaSource } from "../sources/kafka/rdkafka-source.js";
@@ -356,10 +356,7 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
   let exitCode = 0;
   let stored = true;
   let metrics: Record<string, number> = {};
-  let goAt = 0;
-  let cpuAtGo = process.cpuUsage();
-  let doneAt = 0;
-  let cpuAtDone = cpuAtGo;
+  const measured = new RunWindow();
   try {
     topicPartitions = await topicPartitionCount(cfg);
     source.onRevoking?.(async () => {
@@ -368,8 +365,7 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     source.onAssigned((change) => void rollback(`rebalance: assigned [${change.assigned.join(",")}] revoked [${change.revoked.join(",")}]`));
     // the measured window (as runProcess's): from the consumer's open (the workers are up) to the
     // end of the input loop, its last checkpoint included
-    goAt = Date.now();
-    cpuAtGo = process.cpuUsage();
+    measured.start();
     await source.open(ctx);
     const interval = cfg["runtime.checkpointIntervalMs"] as number;
     let lastCheckpoint = Date.now();
@@ -414,8 +410,7 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     } finally {
       clearInterval(timer);
     }
-    doneAt = Date.now();
-    cpuAtDone = process.cpuUsage();
+    measured.end();
     if (fatal) throw fatal;
     // a stop keeps the open windows: they are saved with this checkpoint
     if (stopping) stored = await checkpoint(false);
@@ -447,8 +442,7 @@ export async function runShuffleProcess(cfg: Config, log: Logger): Promise<Proce
     await store.close().catch(() => {});
     await closeServer(server);
   }
-  const window = goAt && doneAt ? { windowMs: doneAt - goAt, windowCpuS: (cpuAtDone.user + cpuAtDone.system - cpuAtGo.user - cpuAtGo.system) / 1e6 } : {};
-  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics, exitCode, ...window };
+  return { stopped: stopping, elapsedMs: Date.now() - t0, metrics, exitCode, ...measured.result() };
 }
 
 /** A channel between every pair of workers: mesh[i][j] is i's end of the i-j channel. */

@@ -177,11 +177,13 @@ export class Fold extends FoldAggregates {
     ak[2] = w2;
     ak[3] = w3;
     if (P.assembled.find() >= 0) return -1;
-    if (P.spans.size >= this.config.maxPendingSpans) this.evictOldest(P);
-    tk[0] = w0; // (eviction probes with the same key buffer)
-    tk[1] = w1;
-    tk[2] = w2;
-    tk[3] = w3;
+    if (P.spans.size >= this.config.maxPendingSpans) {
+      this.evictOldest(P);
+      tk[0] = w0; // eviction probes with the same key buffer
+      tk[1] = w1;
+      tk[2] = w2;
+      tk[3] = w3;
+    }
     t = P.traces.insert();
     P.tFirst[t] = -1;
     P.tLast[t] = -1;
