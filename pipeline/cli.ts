@@ -27,10 +27,10 @@ latency distributions and trace connectivity.
 Usage:
   tracefold run  [--config FILE] [--set path=value]... [flags]
   tracefold fold FILE... --format FORMAT [--json] [--set path=value]...
-  tracefold produce --brokers HOST:PORT --topic T --format FORMAT [--shape batch|trace|span] FILE...
+  tracefold produce --brokers HOST:PORT --topic T --format FORMAT [--shape batch|trace|span] [--partitions N] FILE...
   tracefold topology --mysql-url URL [--from TIME] [--to TIME] [--json]
   tracefold trace TRACE_ID [--hbase-thrift HOST:PORT | --hbase-rest URL] [--json]
-  tracefold replay --to kafka --brokers HOST:PORT --topic T [--rate SPANS_PER_S] [--duration S] [--spans N] [--seed N]
+  tracefold replay --to kafka --brokers HOST:PORT --topic T [--partitions N] [--rate SPANS_PER_S] [--duration S] [--spans N] [--seed N]
   tracefold help [run|fold|settings]
   tracefold --version
 
@@ -57,10 +57,12 @@ Commands:
   produce   Writes capture files to a Kafka topic keyed by the lower-case hex trace id: each
          message as it is (--shape batch, the default), one trace per message (trace) or one span
          per message (span). SASL/TLS: --set source.kafka.saslMechanism=... etc. apply here too.
+         A missing topic is an error unless --partitions N asks to create it (never auto-created:
+         a typo would make a one-partition topic).
   trace     One trace from HBase as a tree with timings and errors (--json: the spans).
   replay    Streams generated traffic (the run command's replay, same seed = same traffic) into a
          Kafka topic, one OTLP request per trace keyed by trace id, at --rate spans/s, for
-         --duration seconds or --spans spans.
+         --duration seconds or --spans spans. --partitions N creates a missing topic, as for produce.
   topology  The topology stored in MySQL over a time range (ISO times or epoch ms; default all),
          as a table or, with --json, in the same shape as fold --json.
 
@@ -229,7 +231,11 @@ async function foldCommand(args: string[]): Promise<number> {
 }
 
 async function produceCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { brokers: { type: "string" }, topic: { type: "string" }, format: { type: "string" }, shape: { type: "string" } });
+  const { values, positionals } = parse(args, { brokers: { type: "string" }, topic: { type: "string" }, format: { type: "string" }, shape: { type: "string" }, partitions: { type: "string" } });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   const sets = [...(values.set ?? []), "source.type=kafka"];
   if (values.brokers) sets.push(`source.kafka.brokers=${values.brokers}`);
   if (values.topic) sets.push(`source.kafka.topic=${values.topic}`);
@@ -240,6 +246,7 @@ async function produceCommand(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new TracefoldError("TF_CONFIG_INVALID", "produce needs at least one FILE", "cli");
   const { produce } = await import("../sources/kafka/produce.js");
   const k = section(cfg, "source.kafka");
+  await ensureTopicOf(k, values.partitions);
   const r = await produce({ ...connectionFromSettings(k), topic: k.topic as string, format: k.format as never, files: positionals, shape });
   process.stdout.write(`produced ${r.messages} messages (${r.spans} spans, ${r.malformed} malformed sent as is) to ${k.topic}\n`);
   return 0;
@@ -267,7 +274,11 @@ async function traceCommand(args: string[]): Promise<number> {
 }
 
 async function replayCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { to: { type: "string" }, brokers: { type: "string" }, topic: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, spans: { type: "string" }, seed: { type: "string" }, services: { type: "string" } });
+  const { values } = parse(args, { to: { type: "string" }, brokers: { type: "string" }, topic: { type: "string" }, partitions: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, spans: { type: "string" }, seed: { type: "string" }, services: { type: "string" } });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   if ((values.to ?? "kafka") !== "kafka") throw new TracefoldError("TF_CONFIG_INVALID", `replay --to supports kafka (got ${values.to})`, "cli");
   const sets = [...(values.set ?? []), "source.type=kafka"];
   if (values.brokers) sets.push(`source.kafka.brokers=${values.brokers}`);
@@ -287,6 +298,7 @@ async function replayCommand(args: string[]): Promise<number> {
   const { replayToKafka } = await import("../sources/kafka/replay-to-kafka.js");
   const k = section(cfg, "source.kafka");
   const r = section(cfg, "source.replay");
+  await ensureTopicOf(k, values.partitions);
   const showProgress = process.stderr.isTTY;
   const res = await replayToKafka({
     ...connectionFromSettings(k), topic: k.topic as string, rate, durationS, spans,
@@ -320,6 +332,15 @@ async function topologyCommand(args: string[]): Promise<number> {
     await sink.close();
   }
   return 0;
+}
+
+/** produce / replay: the target topic exists, or is created with --partitions N (sources/kafka/topic.ts). */
+async function ensureTopicOf(k: Record<string, unknown>, partitionsFlag: string | undefined): Promise<void> {
+  const partitions = partitionsFlag === undefined ? 0 : Number(partitionsFlag);
+  if (!Number.isInteger(partitions) || partitions < 0) throw new TracefoldError("TF_CONFIG_INVALID", `--partitions must be a whole number >= 1 (got ${partitionsFlag})`, "cli");
+  const { ensureTopic } = await import("../sources/kafka/topic.js");
+  const t = await ensureTopic(connectionFromSettings(k), k.topic as string, partitions);
+  if (t.created) process.stderr.write(`created topic ${k.topic as string} with ${t.partitions} partitions\n`);
 }
 
 function commonSets(values: Record<string, unknown>, sets: string[]): void {

@@ -126,4 +126,49 @@ describe("tracefold replay --to kafka", () => {
     await ka.disconnect();
     expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(Number(m?.[2])); // every message is in the topic
   });
+
+  it("a missing topic is an error that names the fix, and is not created; --partitions N creates it (replay and produce)", async () => {
+    const tf = (args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "tracefold.mjs"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
+    const topics = async () => {
+      const ka = kafka.admin();
+      await ka.connect();
+      try {
+        return await ka.listTopics();
+      } finally {
+        await ka.disconnect();
+      }
+    };
+    const t = `${topic}_missing`;
+    const replay = ["replay", "--to", "kafka", "--brokers", brokers, "--topic", t, "--spans", "2000", "--seed", "9", "--services", "10"];
+    const r = tf(replay);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`topic "${t}" does not exist on ${brokers}: pass --partitions N`);
+    expect(r.stderr).not.toContain("KafkaJS"); // no stack trace from the client
+    const file = join(ROOT, "test", "fixtures", "corpus", "zipkin-lens", "skew.json");
+    const p = tf(["produce", "--brokers", brokers, "--topic", t, "--format", "zipkin_json", file]);
+    expect(p.status).toBe(2);
+    expect(p.stderr).toContain(`topic "${t}" does not exist`);
+    expect(await topics()).not.toContain(t);
+
+    const c = tf([...replay, "--partitions", "3"]);
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.stderr).toContain(`created topic ${t} with 3 partitions`);
+    const ka = kafka.admin();
+    await ka.connect();
+    const offsets = await ka.fetchTopicOffsets(t);
+    await ka.disconnect();
+    expect(offsets.length).toBe(3);
+    const sent = Number(/replayed \d+ spans in (\d+) messages/.exec(c.stdout)?.[1]);
+    expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(sent);
+    // an existing topic: --partitions changes nothing, produce appends
+    const again = tf(["produce", "--brokers", brokers, "--topic", t, "--format", "zipkin_json", "--partitions", "5", file]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain("created topic");
+    const ka2 = kafka.admin();
+    await ka2.connect();
+    const after = await ka2.fetchTopicOffsets(t);
+    await ka2.disconnect();
+    expect(after.length).toBe(3);
+    expect(after.reduce((n, o) => n + Number(o.high), 0)).toBeGreaterThan(sent);
+  });
 });

@@ -210,6 +210,16 @@ try {
     privateKafka = true;
     brokers = startPrivateKafka(ROOT);
   }
+  if (scenarios.has("peers")) {
+    // each peer's first use builds it into the per-user cache (go build, mvn package, npm install):
+    // done here, untimed, so no build counts in a peer's CPU, wall time or peak RSS
+    for (const peer of peers) {
+      step = `preparing peer ${peer}`;
+      progress(`${step} (built once into ~/.cache/tracefold/peers; minutes on the first run)`, true);
+      const b = spawnSync("bash", [join(ROOT, "bench", "peers", peer, "run.sh"), "--build-only"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
+      if (b.status !== 0) throw new Error(`peer ${peer}: build failed (exit ${b.status}): ${(b.stderr ?? "").slice(-1500)}`);
+    }
+  }
   for (const [si, shape] of (viaKafka ? shapes : []).entries()) {
     const { meta, messages } = await loadReplay({ ...spec, shape }, (m) => progress(m));
     progress(`${shape} replay: ${meta.spans.toLocaleString("en-US")} spans in ${meta.messages.toLocaleString("en-US")} messages, ${(meta.bytes / 1e6).toFixed(0)} MB (${(meta.bytes / meta.spans).toFixed(0)} B/span)`, true);

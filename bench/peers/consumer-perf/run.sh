@@ -11,20 +11,23 @@ ROOT=$(cd "$HERE/../../.." && pwd -P)
 KAFKA_VERSION=${KAFKA_VERSION:-3.9.1}
 KAFKA_LIB=${XDG_CACHE_HOME:-$HOME/.cache}/tracefold/kafka-$KAFKA_VERSION/lib
 BROKERS= TOPIC= GROUP=consumer-perf-peer-$$-$(date +%s)
+BUILD_ONLY=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --brokers) BROKERS=$2; shift 2 ;;
     --topic) TOPIC=$2; shift 2 ;;
     --group) GROUP=$2; shift 2 ;;
+    --build-only) BUILD_ONLY=1; shift ;;
     *) echo "[consumer-perf] unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[[ -n $BROKERS && -n $TOPIC ]] || { echo "usage: run.sh --brokers B --topic T [--group G]" >&2; exit 2; }
+[[ -n $BUILD_ONLY || ( -n $BROKERS && -n $TOPIC ) ]] || { echo "usage: run.sh --brokers B --topic T [--group G]" >&2; exit 2; }
 if [[ ! -f $KAFKA_LIB/kafka-tools-$KAFKA_VERSION.jar ]]; then
   # the same jars the local broker runs on; scripts/services.sh fetches them (Maven) once
   echo "[consumer-perf] Kafka $KAFKA_VERSION jars missing in $KAFKA_LIB: run 'bash scripts/services.sh up kafka' once (it downloads them)" >&2
   exit 1
 fi
+if [[ -n $BUILD_ONLY ]]; then exit 0; fi
 JAVA=java
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then JAVA=$JAVA_HOME/bin/java; fi
 LOG4J=-Dlog4j.configuration=file:$ROOT/scripts/services/kafka-tools-log4j.properties
