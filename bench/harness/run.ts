@@ -328,6 +328,14 @@ async function runStores(shape: MessageShape, topic: string, meta: ReplayMeta): 
       progress(summary(r), true);
     }
   }
+  if (privateStores) {
+    // HBase flushes and compacts what these rows wrote for minutes afterwards: stopped now, so the
+    // rows after this one (sustained, the peers, the next shape) do not share the cores with it
+    progress("stopping the private HBase and MariaDB (the later rows run without them)", true);
+    stopPrivateStores(ROOT);
+    privateStores = false;
+    stores = null;
+  }
 }
 
 /** node-rdkafka compiled by scripts/ensure-native-kafka.sh (the bench does not compile it). */
