@@ -11,6 +11,8 @@ import type { SustainedResult } from "./sustained.js";
 
 export interface Environment {
   cpuModel: string;
+  /** One core's speed on a fixed workload (the micro-benchmark's e2e), to compare machines. */
+  calibration?: string;
   cores: number;
   memoryGb: number;
   node: string;
@@ -59,7 +61,7 @@ export function markdown(command: string, env: Environment, runs: RunResult[], n
     command,
     "```",
     "",
-    `- Machine: \`${env.cpuModel}\`, ${env.cores} cores, ${env.memoryGb} GB, Node ${env.node}; load average ${env.loadStart.map((x) => x.toFixed(1)).join(" ")} at start, ${env.loadEnd?.map((x) => x.toFixed(1)).join(" ") ?? "-"} at end.`,
+    `- Machine: \`${env.cpuModel}\`, ${env.cores} cores, ${env.memoryGb} GB, Node ${env.node}${env.calibration ? `; ${env.calibration}` : ""}; load average ${env.loadStart.map((x) => x.toFixed(1)).join(" ")} at start, ${env.loadEnd?.map((x) => x.toFixed(1)).join(" ") ?? "-"} at end.`,
     `- Kafka: ${env.kafka}, ${env.partitions} partitions. Client: ${env.kafkaClient}.`,
     `- Replay: ${env.replay}.`,
     `- Batch sizes: ${env.batchSizes}.`,

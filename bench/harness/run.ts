@@ -118,15 +118,28 @@ function summary(r: RunResult): string {
 }
 
 // ---- the run ------------------------------------------------------------------------------------
+// "AMD EPYC" names several generations: family/model/stepping and the caches tell them apart
 const cpuModel = (() => {
   try {
-    return /Model name:\s*(.+)/.exec(execSync("lscpu", { encoding: "utf8" }))?.[1].trim() ?? cpus()[0]?.model ?? "?";
+    const l = execSync("lscpu", { encoding: "utf8" });
+    const f = (k: string) => new RegExp(`^${k}:\\s*(.+)$`, "m").exec(l)?.[1].trim();
+    const id = [["family", f("CPU family")], ["model", f("Model")], ["stepping", f("Stepping")]].filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(" ");
+    const caches = [["L2", f("L2 cache")], ["L3", f("L3 cache")]].filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
+    return `${f("Model name") ?? cpus()[0]?.model ?? "?"}${id || caches ? ` (${[id, caches].filter(Boolean).join("; ")})` : ""}`;
   } catch {
     return cpus()[0]?.model ?? "?";
   }
 })();
+// The same CPU name has run ~2x apart between machines of this kind: one core's speed on a fixed
+// in-process workload (the micro-benchmark's decode + full fold, a quarter of its input, ~2 s)
+// makes runs on different machines comparable
+const calibration = (() => {
+  const r = spawnSync(process.execPath, [join(ROOT, "dist", "bench", "micro.js"), "--quick", "--only=e2e"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  return /e2e otlp_proto decode \+ full fold \(one core\): ([\d.]+) M spans\/s/.exec(r.stdout)?.[1] ?? null;
+})();
 const env: Environment = {
   cpuModel,
+  calibration: calibration === null ? "calibration failed" : `one core: ${calibration} M spans/s (node dist/bench/micro.js --quick --only=e2e, at the start)`,
   cores: cpus().length,
   memoryGb: Math.round(totalmem() / 2 ** 30),
   node: process.version,
