@@ -21,6 +21,17 @@ describe("tracefold CLI", () => {
     expect(s.stdout).toContain("TRACEFOLD_FOLD_TRACE_GAP_MS");
   });
 
+  it("every npm script that compiles installs the dependencies first, so it works on a fresh clone", () => {
+    const scripts: Record<string, string> = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts;
+    // a script needs node_modules when it (or its pre-script) runs tsc, directly or through `npm run build`
+    const compiles = (cmd = ""): boolean => /\btsc\b|npm run (--silent )?build\b/.test(cmd);
+    const needsDeps = (name: string): boolean => compiles(scripts[name]) || compiles(scripts[`pre${name}`]);
+    const installs = (name: string): boolean => /ensure-deps\.mjs/.test(scripts[`pre${name}`] ?? "");
+    const compiling = Object.keys(scripts).filter((n) => !n.startsWith("pre") && n !== "build" && n !== "typecheck" && needsDeps(n));
+    expect(compiling).toEqual(expect.arrayContaining(["start", "bench", "microbench"]));
+    expect(compiling.filter((n) => !installs(n))).toEqual([]);
+  });
+
   it("fold --json prints exactly one JSON document with the topology", () => {
     // files are one partition, read in order: ascend (2018) before yelp (2019) keeps event time in order
     const r = tf(["fold", join(CORPUS, "zipkin-lens", "ascend.json"), join(CORPUS, "zipkin-lens", "yelp.json"), "--format", "zipkin_json", "--json"]);
