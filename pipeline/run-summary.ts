@@ -17,7 +17,7 @@ export function printProcessSummary(cfg: Config, r: ProcessResult): void {
   process.stdout.write(
     `topology written to ${cfg["sinks.meta"]}${cfg["sinks.meta"] === "mysql" ? " (read it with: tracefold topology --mysql-url URL)" : ""}\n` +
       // spans read again after a rollback are work done, not input: the summary counts input
-      `${(m.fold_spans_in ?? 0) - (m.fold_spans_reprocessed ?? 0)} spans in ${(r.elapsedMs / 1000).toFixed(1)} s over ${m.process_workers_started ?? m.process_workers ?? 0} worker(s), ` +
+      `${(m.fold_spans_in ?? 0) - (m.fold_spans_reprocessed ?? 0)} spans in ${(r.elapsedMs / 1000).toFixed(2)} s over ${m.process_workers_started ?? m.process_workers ?? 0} worker(s), ` +
       `${m.fold_spans_reprocessed ?? 0} read again after rollbacks, dead letters ${m.runtime_dead_letters ?? 0}, ` +
       `checkpoints ${m.runtime_checkpoints ?? 0}, rollbacks ${m.runtime_rollbacks ?? 0}, worker restarts ${m.process_worker_restarts}` +
       (r.windowMs ? `, CPU ${(r.windowCpuS ?? 0).toFixed(2)} s in the run (user + sys, every thread, over the ${(r.windowMs / 1000).toFixed(1)} s from the workers' go to the end of their runs)` : "") +
@@ -38,7 +38,7 @@ export function printRunSummary(cfg: Config, report: TopologyReport, r: { metric
     process.stdout.write(`replay pre-encoded before the run (not timed): ${m.replay_messages} ${cfg["source.replay.encoded"]}-shaped OTLP messages, ${(m.replay_encoded_bytes / 1e6).toFixed(1)} MB, in ${(r.prepareMs / 1000).toFixed(1)} s${r.workers > 1 ? " (slowest worker)" : ""}\n`);
   const perS = (n: number) => fmtRate((n * 1000) / Math.max(1, r.elapsedMs));
   process.stdout.write(
-    `${m.fold_spans_in} spans in ${(r.elapsedMs / 1000).toFixed(1)} s (${perS(m.fold_spans_in)} spans/s` +
+    `${m.fold_spans_in} spans in ${(r.elapsedMs / 1000).toFixed(2)} s (${perS(m.fold_spans_in)} spans/s` +
       (m.replay_messages ? `, ${m.replay_messages} messages, ${perS(m.replay_messages)} messages/s` : "") +
       `)${r.workers > 1 ? ` over ${r.workers} workers` : ""}, ` +
       (cfg["sinks.meta"] === "embedded" ? `${report.edges.length} edges, connectivity ${pct(report.connectivity.rate)}, ` : "") +

@@ -4,6 +4,7 @@
  * counted twice (MySQL's totals equal the generator's truth exactly).
  */
 import { spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kafka, type Message } from "kafkajs";
@@ -13,6 +14,7 @@ import { ReplayGenerator } from "../sources/replay/generator.js";
 import { traceMessages } from "../sources/kafka/replay-to-kafka.js";
 import { checkAgainstTruth } from "../pipeline/truth-check.js";
 import { serviceEnv } from "./support/services.js";
+import { tempDir } from "./support/tmp.js";
 import { committedMessages, createTopic, databaseUrl, serverConnection } from "./support/stream.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -125,6 +127,32 @@ describe("tracefold replay --to kafka", () => {
     const offsets = await ka.fetchTopicOffsets(t);
     await ka.disconnect();
     expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(Number(m?.[2])); // every message is in the topic
+  });
+
+  it("produce sends in requests the broker accepts: 600 trace messages of ~3 kB to one partition (500 per request were over 1 MB)", async () => {
+    const t = `${topic}_produce_big`;
+    await createTopic(kafka, t, 1);
+    // a Zipkin v2 file of 600 traces x 20 spans with long names: ~3 kB per trace message once re-encoded as OTLP
+    const spans: object[] = [];
+    const hex = (n: number, w: number) => n.toString(16).padStart(w, "0");
+    for (let tr = 0; tr < 600; tr++)
+      for (let i = 0; i < 20; i++)
+        spans.push({
+          traceId: hex(tr + 1, 32), id: hex(tr * 100 + i + 1, 16), ...(i ? { parentId: hex(tr * 100 + 1, 16) } : {}),
+          name: `operation-${i}-${"x".repeat(100)}`, kind: i ? "CLIENT" : "SERVER", timestamp: 1_700_000_000_000_000 + tr * 1000 + i, duration: 500,
+          localEndpoint: { serviceName: `service-${i % 5}-${"y".repeat(40)}` },
+        });
+    const dir = tempDir("produce-big");
+    const file = join(dir, "big.json");
+    writeFileSync(file, JSON.stringify(spans));
+    const r = spawnSync(process.execPath, [join(ROOT, "bin", "tracefold.mjs"), "produce", "--brokers", brokers, "--topic", t, "--format", "zipkin_json", "--shape", "trace", file], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("produced 600 messages (12000 spans, 0 malformed");
+    const ka = kafka.admin();
+    await ka.connect();
+    const offsets = await ka.fetchTopicOffsets(t);
+    await ka.disconnect();
+    expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(600);
   });
 
   it("a missing topic is an error that names the fix, and is not created; --partitions N creates it (replay and produce)", async () => {

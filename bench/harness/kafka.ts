@@ -10,6 +10,7 @@ import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { Kafka, logLevel, type Admin } from "kafkajs";
+import { recordBytes } from "../../sources/kafka/send-chunks.js";
 import type { WireMessage } from "./replay-cache.js";
 
 const PRIVATE_ENV = {
@@ -59,8 +60,9 @@ export async function createTopic(admin: Admin, topic: string, partitions: numbe
 }
 
 /**
- * Writes the messages as fast as the broker takes them: requests of <= 900 kB (the broker's default
- * message.max.bytes is 1 MB per partition batch), up to 8 in flight, each sender owning its own
+ * Writes the messages as fast as the broker takes them: requests of <= 900 kB of records, keys and
+ * framing included (the broker's default message.max.bytes is 1 MiB per partition batch; counting
+ * values only, one-span messages overflowed it: sources/kafka/send-chunks.ts), up to 8 in flight, each sender owning its own
  * partitions so every partition keeps the replay's order (two requests in flight for one
  * partition may land in either order, which makes spans late at low event-time rates).
  */
@@ -75,7 +77,7 @@ export async function produce(brokers: string, topic: string, messages: WireMess
     for (let next = 0; next < mine.length; ) {
       const from = next;
       let bytes = 0;
-      while (next < mine.length && bytes < 900_000) bytes += mine[next++].value.length;
+      while (next < mine.length && (next === from || bytes + recordBytes(mine[next]) <= 900_000)) bytes += recordBytes(mine[next++]);
       await producer.send({ topic, acks: -1, messages: mine.slice(from, next).map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
       sent += next - from;
       onProgress(sent);

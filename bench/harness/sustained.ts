@@ -27,6 +27,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { Admin } from "kafkajs";
 import { createTopic, freePort, kafka, metric, type Sample } from "./kafka.js";
+import { recordBytes } from "../../sources/kafka/send-chunks.js";
 import type { WireMessage } from "./replay-cache.js";
 import { killChild, timed, type Timed } from "./scenarios.js";
 
@@ -202,7 +203,7 @@ class PacedProducer {
           while (this.sentSpans < due && bytes < MAX_REQUEST_BYTES) {
             const m = messageAt(this.replay, next++, BigInt(Date.now()) * 1_000_000n);
             batch.push(m);
-            bytes += m.value.length;
+            bytes += recordBytes(m);
             this.sentSpans += m.spans;
           }
           this.loops = Math.floor((next - 1) / this.replay.messages.length);

@@ -15,6 +15,7 @@ import { DECODERS, frameFile } from "../../operators/decode/index.js";
 import { DecodeStats, type FormatName } from "../../operators/decode/types.js";
 import { encoderFor, type MessageShape } from "../replay/otlp-encode.js";
 import { kafkajsConfig, type KafkaConnection } from "./config.js";
+import { sendChunks } from "./send-chunks.js";
 
 export interface ProduceOptions extends KafkaConnection {
   topic: string;
@@ -73,9 +74,11 @@ export async function produce(opts: ProduceOptions): Promise<ProduceResult> {
   const producer = new Kafka(kafkajsConfig(opts)).producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
+    // at most batchMessages per request, and at most 512 KiB of records (sources/kafka/send-chunks.ts)
     const per = opts.batchMessages ?? 500;
     for (let i = 0; i < messages.length; i += per)
-      await producer.send({ topic: opts.topic, messages: messages.slice(i, i + per), compression: opts.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None, acks: -1 });
+      for (const part of sendChunks(messages.slice(i, i + per)))
+        await producer.send({ topic: opts.topic, messages: part, compression: opts.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None, acks: -1 });
   } finally {
     await producer.disconnect();
   }

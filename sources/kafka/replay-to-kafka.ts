@@ -11,6 +11,7 @@ import { traceIdHex, type SpanBatch } from "../../pipeline/span-batch.js";
 import { ReplayGenerator, type ReplayOptions } from "../replay/generator.js";
 import { encodeOtlp } from "../replay/otlp-encode.js";
 import { kafkajsConfig, type KafkaConnection } from "./config.js";
+import { sendChunks } from "./send-chunks.js";
 
 export interface ReplayToKafkaOptions extends KafkaConnection {
   topic: string;
@@ -35,8 +36,6 @@ export function traceMessages(b: SpanBatch): Message[] {
   return [...byTrace].map(([key, rows]) => ({ key, value: Buffer.from(encodeOtlp(b, rows)) }));
 }
 
-const MAX_SEND_BYTES = 512 << 10;
-
 export async function replayToKafka(o: ReplayToKafkaOptions): Promise<{ spans: number; messages: number; elapsedS: number }> {
   const gen = new ReplayGenerator({ seed: 1, ...o.replay, partitions: 1 }, new Interner());
   const producer = new Kafka(kafkajsConfig(o)).producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
@@ -52,15 +51,9 @@ export async function replayToKafka(o: ReplayToKafkaOptions): Promise<{ spans: n
       const want = o.spans > 0 ? Math.min(chunk, o.spans - spans) : chunk;
       const batch: Message[] = [];
       spans += gen.generate(want, (b) => batch.push(...traceMessages(b)));
-      // one request per ~512 KB: the messages of a partition travel as one record batch, and the
-      // broker refuses a batch over message.max.bytes (1 MB by default) whole
-      for (let i = 0; i < batch.length; ) {
-        let bytes = 0;
-        let j = i;
-        while (j < batch.length && (j === i || bytes + (batch[j].value as Uint8Array).length <= MAX_SEND_BYTES)) bytes += (batch[j++].value as Uint8Array).length;
-        await producer.send({ topic: o.topic, messages: batch.slice(i, j), acks: -1 });
-        i = j;
-      }
+      // one request per <= 512 KiB of records: the messages of a partition travel as one record
+      // batch, and the broker refuses a batch over message.max.bytes (1 MiB by default) whole
+      for (const part of sendChunks(batch)) await producer.send({ topic: o.topic, messages: part, acks: -1 });
       messages += batch.length;
       o.onProgress?.(spans, messages, (Date.now() - t0) / 1000);
       if (o.rate > 0) {
