@@ -10,7 +10,7 @@ import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { Kafka, logLevel, type Admin } from "kafkajs";
-import { recordBytes } from "../../sources/kafka/send-chunks.js";
+import { sendChunks } from "../../sources/kafka/send-chunks.js";
 import type { WireMessage } from "./replay-cache.js";
 
 const PRIVATE_ENV = {
@@ -61,10 +61,10 @@ export async function createTopic(admin: Admin, topic: string, partitions: numbe
 
 /**
  * Writes the messages as fast as the broker takes them: requests of <= 900 kB of records, keys and
- * framing included (the broker's default message.max.bytes is 1 MiB per partition batch; counting
- * values only, one-span messages overflowed it: sources/kafka/send-chunks.ts), up to 8 in flight, each sender owning its own
- * partitions so every partition keeps the replay's order (two requests in flight for one
- * partition may land in either order, which makes spans late at low event-time rates).
+ * framing included (sendChunks: the broker's default message.max.bytes is 1 MiB per partition
+ * batch), up to 8 in flight, each sender owning its own partitions so every partition keeps the
+ * replay's order (two requests in flight for one partition may land in either order, which makes
+ * spans late at low event-time rates).
  */
 export async function produce(brokers: string, topic: string, messages: WireMessage[], onProgress: (sent: number) => void): Promise<number> {
   const producer = kafka(brokers).producer({ allowAutoTopicCreation: false });
@@ -74,12 +74,9 @@ export async function produce(brokers: string, topic: string, messages: WireMess
   const senders = 8;
   const sender = async (k: number) => {
     const mine = messages.filter((m) => m.partition % senders === k);
-    for (let next = 0; next < mine.length; ) {
-      const from = next;
-      let bytes = 0;
-      while (next < mine.length && (next === from || bytes + recordBytes(mine[next]) <= 900_000)) bytes += recordBytes(mine[next++]);
-      await producer.send({ topic, acks: -1, messages: mine.slice(from, next).map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
-      sent += next - from;
+    for (const part of sendChunks(mine, 900_000)) {
+      await producer.send({ topic, acks: -1, messages: part.map((m) => ({ partition: m.partition, key: m.key, value: m.value })) });
+      sent += part.length;
       onProgress(sent);
     }
   };
