@@ -4,6 +4,11 @@
  *
  *   --quick        smaller inputs (about a quarter), for a fast look
  *   --only=a,b     run the benchmarks whose name contains any of a, b (e.g. --only=decode,e2e)
+ *   --services=N   services in the replay traffic (default 40; `tracefold run`'s bench uses 300)
+ *   --spans=N      spans for the fold and e2e benchmarks (default 1M, a quarter with --quick)
+ *   --threads=N    run the selected benchmarks in N worker threads at once (each its own isolate
+ *                  and input, as the runtime's workers), print each thread's lines and, per
+ *                  benchmark, the sum of their rates: the warm compute ceiling of N cores
  *
  * Every benchmark prints one line `name: X M spans/s (N spans, T ms, best of R rounds)`: one
  * untimed warm-up round, then R = 5 timed rounds (process.hrtime.bigint), best kept, a forced GC
@@ -14,6 +19,7 @@ import { cpus, loadavg } from "node:os";
 import { createRequire } from "node:module";
 import v8 from "node:v8";
 import vm from "node:vm";
+import { Worker, isMainThread } from "node:worker_threads";
 import { DECODERS } from "../operators/decode/index.js";
 import { DecodeStats, FORMATS, type FormatName } from "../operators/decode/types.js";
 import { Fold } from "../operators/fold/fold.js";
@@ -30,8 +36,20 @@ const ONLY = args.find((a) => a.startsWith("--only="))?.slice(7).split(",").filt
 const ROUNDS = 5;
 const scale = (n: number) => (QUICK ? Math.round(n / 4) : n);
 const DECODE_SPANS = scale(200_000);
-const FOLD_SPANS = scale(1_000_000);
-const E2E_SPANS = scale(1_000_000);
+/** --name=N: a positive integer, or a clear error (exit 2). */
+const flag = (name: string): number | undefined => {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  if (a === undefined) return undefined;
+  const n = Number(a.slice(name.length + 3));
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`micro: --${name} must be a positive integer, got "${a.slice(name.length + 3)}"`);
+    process.exit(2);
+  }
+  return n;
+};
+const SERVICES = flag("services") ?? 40;
+const FOLD_SPANS = flag("spans") ?? scale(1_000_000);
+const E2E_SPANS = flag("spans") ?? scale(1_000_000);
 const NAIVE_SPANS = scale(200_000);
 const HISTOGRAM_VALUES = scale(10_000_000);
 /** Messages per poll: a Kafka fetch hands the decode operator this many messages of one partition. */
@@ -49,14 +67,18 @@ function selected(name: string): boolean {
   return ONLY === undefined || ONLY.some((o) => name.includes(o));
 }
 
-function line(name: string, spans: number, ms: number): void {
+function line(name: string, spans: number, ms: number, cold?: number): void {
   const rate = spans / ms / 1000;
-  console.log(`${name}: ${rate.toFixed(rate < 10 ? 2 : 1)} M spans/s (${spans} spans, ${ms.toFixed(1)} ms, best of ${ROUNDS} rounds)`);
+  // the untimed first round runs on cold code (interpreter, then the JIT) into a fresh process heap
+  const first = cold === undefined ? "" : `; the first, untimed round ${cold.toFixed(1)} ms`;
+  console.log(`${name}: ${rate.toFixed(rate < 10 ? 2 : 1)} M spans/s (${spans} spans, ${ms.toFixed(1)} ms, best of ${ROUNDS} rounds${first})`);
 }
 
 /** Runs `round` once to warm up, then ROUNDS times on the clock; prints and returns the best ms. */
 function bench(name: string, spans: number, round: () => void): number {
+  const c0 = process.hrtime.bigint();
   round();
+  const cold = Number(process.hrtime.bigint() - c0) / 1e6;
   let best = Infinity;
   for (let r = 0; r < ROUNDS; r++) {
     gc();
@@ -65,7 +87,7 @@ function bench(name: string, spans: number, round: () => void): number {
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (ms < best) best = ms;
   }
-  line(name, spans, best);
+  line(name, spans, best, cold);
   return best;
 }
 
@@ -121,10 +143,10 @@ interface Input {
   spans: number;
 }
 
-/** Replay traffic (seed 42, 40 services, 4 partitions), the emitted batches copied. */
+/** Replay traffic (seed 42, 40 services unless --services, 4 partitions), the emitted batches copied. */
 function replay(spans: number): Input {
   const interner = new Interner();
-  const gen = new ReplayGenerator({ seed: 42, services: 40, partitions: 4, batchSize: 4096 }, interner);
+  const gen = new ReplayGenerator({ seed: 42, services: SERVICES, partitions: 4, batchSize: 4096 }, interner);
   const batches: SpanBatch[] = [];
   const n = gen.generate(spans, (b) => batches.push(b.clone()));
   return { interner, gen, batches, spans: n };
@@ -164,7 +186,7 @@ function decodeAll(format: FormatName, polls: Poll[], out: SpanBatch, stats: Dec
 
 function machine(): void {
   const cpu = cpus();
-  console.log(`machine: ${cpu[0]?.model ?? "unknown cpu"}, ${cpu.length} cores, node ${process.version} (V8 ${process.versions.v8})${QUICK ? ", --quick" : ""}`);
+  console.log(`machine: ${cpu[0]?.model ?? "unknown cpu"}, ${cpu.length} cores, node ${process.version} (V8 ${process.versions.v8})${QUICK ? ", --quick" : ""}, ${SERVICES} services`);
   console.log(`load average at start: ${loadAverage()} (other processes on the machine share its cores)`);
 }
 
@@ -410,6 +432,37 @@ function naiveFold(messages: Uint8Array[]): { calls: number; edges: Map<string, 
   return { calls, edges };
 }
 
+/** --threads=N: the same benchmarks in N threads at once; per benchmark, the sum of the rates. */
+async function inThreads(n: number): Promise<void> {
+  machine();
+  const argv = args.filter((a) => !a.startsWith("--threads="));
+  const outs = await Promise.all(
+    Array.from({ length: n }, (_, k) => new Promise<string>((resolve, reject) => {
+      const w = new Worker(new URL(import.meta.url), { argv, stdout: true });
+      let out = "";
+      w.stdout.setEncoding("utf8");
+      w.stdout.on("data", (d: string) => (out += d));
+      w.on("error", reject);
+      w.on("exit", (code) => (code === 0 ? resolve(out.replace(/^/gm, `[thread ${k + 1}] `).trimEnd()) : reject(new Error(`thread ${k + 1} exited with ${code}`))));
+    })),
+  );
+  for (const o of outs) console.log(o.split("\n").filter((l) => /M spans\/s|bytes\/span|check:/.test(l)).join("\n"));
+  const sums = new Map<string, number[]>();
+  for (const o of outs)
+    for (const m of o.matchAll(/^\[thread \d+\] ([^:\n]+): ([\d.]+) M spans\/s/gm)) sums.set(m[1], [...(sums.get(m[1]) ?? []), Number(m[2])]);
+  for (const [name, rates] of sums)
+    console.log(`${name} x ${n} threads at once: ${rates.reduce((a, b) => a + b, 0).toFixed(2)} M spans/s (${rates.map((r) => r.toFixed(2)).join(" + ")})`);
+  console.log(`load average at end: ${loadAverage()}`);
+}
+
+const THREADS = flag("threads") ?? 1;
+if (THREADS > 1 && isMainThread) {
+  await inThreads(THREADS);
+} else {
+  runAll();
+}
+
+function runAll(): void {
 machine();
 decodeBenches();
 pairingBench();
@@ -418,3 +471,4 @@ e2eBench();
 naiveBench();
 allocBench();
 console.log(`load average at end: ${loadAverage()}`);
+}

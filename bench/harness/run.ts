@@ -11,7 +11,9 @@
  * Quick profile (default, < 10 min on 2 cores): 1M spans, shapes trace and batch, 2 rounds of the
  * tracefold scenarios (1 of the HBase + MySQL rows), 1 round of the peers. The in-process scenario includes the encoded replay
  * (source.replay.encoded=<shape>, 1 and 2 worker threads, ~15 s a row) on the first shape, on every
- * shape of --shapes with --full or when no Kafka scenario runs (--scenarios inprocess). --full: 5M spans, all three shapes, 3 rounds each.
+ * shape of --shapes with --full or when no Kafka scenario runs (--scenarios inprocess), and the warm
+ * compute ceiling (the micro-benchmark's e2e in 1 and 2 threads: a long-running job's speed,
+ * without the ~2 s run's warm-up). --full: 5M spans, all three shapes, 3 rounds each.
  * Without --brokers it starts a private Kafka (scripts/services.sh, ports 29192-29195, state in
  * /tmp/bench-state) and stops it at the end. The rows measure backlog drain: the topic is
  * filled first, then each consumer reads it to the end offsets it had at start. The `sustained`
@@ -27,7 +29,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createTopic, kafka, produce, startPrivateKafka, stopPrivateKafka, type Sample } from "./kafka.js";
 import { loadReplay, SPANS_PER_BATCH_MESSAGE, type ReplayMeta, type ReplaySpec } from "./replay-cache.js";
-import { runPeer, runTracefold, type RunResult } from "./scenarios.js";
+import { runPeer, runTracefold, runWarmCeiling, type RunResult } from "./scenarios.js";
 import { loopable, sustainedSearch, type SustainedResult, type SustainedSample } from "./sustained.js";
 import { checkMysql, dropDatabase, freshDatabase, replayTruth, startPrivateStores, stopPrivateStores, type Stores } from "./stores.js";
 import { SCHEMA } from "../../pipeline/config.js";
@@ -114,7 +116,8 @@ function onSample(s: Sample): void {
 }
 
 function summary(r: RunResult): string {
-  return r.error ? `${step}: FAILED ${r.error.slice(-200)}` : `${step}: ${Math.round(r.spansPerS).toLocaleString("en-US")} spans/s, ${r.cpuSPerMSpans.toFixed(2)} CPU s/M spans, ${Math.round(r.peakRssMb)} MB, ${r.correctness}`;
+  const cpu = Number.isFinite(r.cpuSPerMSpans) ? `${r.cpuSPerMSpans.toFixed(2)} CPU s/M spans` : "CPU not measured";
+  return r.error ? `${step}: FAILED ${r.error.slice(-200)}` : `${step}: ${Math.round(r.spansPerS).toLocaleString("en-US")} spans/s, ${cpu}, ${Math.round(r.peakRssMb)} MB, ${r.correctness}`;
 }
 
 // ---- the run ------------------------------------------------------------------------------------
@@ -215,6 +218,14 @@ try {
           runs.push(r);
           progress(summary(r), true);
         }
+      }
+      // the same decode + fold warm (a long-running job's state): 1 thread on all the spans, 2
+      // threads at once on half each (the state per thread of the 2-worker row)
+      for (const threads of [1, 2]) {
+        step = `warm compute ceiling, ${threads} thread(s), round ${round}`;
+        const r = await runWarmCeiling(ROOT, threads, spec.services, Math.round(spec.spans / threads), round);
+        runs.push(r);
+        progress(summary(r), true);
       }
     }
   }

@@ -231,3 +231,34 @@ const PEER_TOPOLOGY: Record<string, string> = {
 function loadNow(): number {
   return loadavg()[0];
 }
+
+/**
+ * The warm compute ceiling: the micro-benchmark's e2e (pre-encoded batch-shaped OTLP messages,
+ * decode + the full fold, then finish) in `threads` worker threads at once, each on `spans`
+ * spans of the replay's services, best of 5 rounds after an untimed first one. A long-running job
+ * runs warm (JIT done, tables grown); a `tracefold run` row of ~2 s is partly its warm-up.
+ * No CPU column: the rounds are compute-bound, one core per thread.
+ */
+export async function runWarmCeiling(root: string, threads: number, services: number, spans: number, round: number): Promise<RunResult> {
+  const load = loadNow();
+  const args = [join(root, "dist", "bench", "micro.js"), "--only=e2e", `--services=${services}`, `--spans=${spans}`, `--threads=${threads}`];
+  const t = await timed(process.execPath, args, root);
+  const base = {
+    scenario: "warm compute ceiling (micro e2e: decode + full fold)", shape: "batch", round, samples: [], load, wallS: t.wall, peakRssMb: t.rssMb,
+    topology: threads === 1 ? "1 thread" : `1 process, ${threads} threads at once`,
+    timing: "best of 5 rounds per thread, after an untimed first round (node dist/bench/micro.js --only=e2e)",
+    cpuS: NaN, cpuScope: "not measured: compute-bound rounds, one core per thread", cpuSPerMSpans: NaN, messages: null, messagesPerS: null,
+  };
+  // per thread: "e2e ...: R M spans/s (N spans, T ms, best of 5 rounds; the first, untimed round F ms)"
+  const lines = [...t.stdout.matchAll(/e2e [^:\n]+: [\d.]+ M spans\/s \((\d+) spans, ([\d.]+) ms, best of \d+ rounds; the first, untimed round ([\d.]+) ms/g)];
+  const checks = [...t.stdout.matchAll(/check: fold calls (\d+) = truth calls (\d+): (\w+)/g)];
+  if (t.code !== 0 || lines.length !== threads || checks.length !== threads) return { ...base, spans: 0, seconds: 0, spansPerS: 0, correctness: "run failed", ok: false, error: `exit ${t.code}: ${(t.stderr + t.stdout).slice(-1500)}` };
+  const ok = checks.every((c) => c[3] === "ok");
+  const rate = lines.reduce((sum, l) => sum + (Number(l[1]) * 1000) / Number(l[2]), 0);
+  const cold = lines.map((l) => `${((Number(l[1]) * 1000) / Number(l[3]) / 1e6).toFixed(2)} M`).join(" + ");
+  const folded = lines.reduce((sum, l) => sum + Number(l[1]), 0); // whole traces: a few over `spans`
+  return {
+    ...base, spans: folded, seconds: folded / rate, spansPerS: rate, ok,
+    correctness: `${ok ? "calls = truth" : "calls != truth"} in every thread; the first (cold) round: ${cold} spans/s`,
+  };
+}
