@@ -44,6 +44,10 @@ MYSQL_USER=tracefold
 MYSQL_PASSWORD=tracefold
 
 KAFKA_HEAP=${TRACEFOLD_KAFKA_HEAP:-512m}
+# how long a new consumer group waits for more members before its first assignment: 0 for the
+# tests (many short-lived groups); the benchmark uses Kafka's default, 3000, so the worker threads
+# of one process join in one generation instead of the first one taking every partition
+KAFKA_GROUP_INITIAL_DELAY_MS=${TRACEFOLD_KAFKA_GROUP_INITIAL_DELAY_MS:-0}
 HBASE_HEAP=${TRACEFOLD_HBASE_HEAP:-2g}
 HBASE_GATEWAY_HEAP=${TRACEFOLD_HBASE_GATEWAY_HEAP:-256m}
 KAFKA_TIMEOUT=${TRACEFOLD_KAFKA_START_TIMEOUT:-120}
@@ -353,7 +357,8 @@ kafka_write_conf() {
   render "$HERE/kafka-server.properties" "$d/conf/server.properties" \
     PORT="$KAFKA_PORT" SASL_PORT="$KAFKA_SASL_PORT" CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT" \
     TLS_PORT="$KAFKA_TLS_PORT" TLS_KEYSTORE="$TLS_DIR/server-keystore.pem" \
-    SASL_USER="$KAFKA_USER" SASL_PASSWORD="$KAFKA_PASSWORD" DATA_DIR="$d/data"
+    SASL_USER="$KAFKA_USER" SASL_PASSWORD="$KAFKA_PASSWORD" DATA_DIR="$d/data" \
+    GROUP_INITIAL_DELAY_MS="$KAFKA_GROUP_INITIAL_DELAY_MS"
   # client settings for the SASL listener, handy for the console tools and for tests
   local mech module
   for mech in PLAIN SCRAM-SHA-256 SCRAM-SHA-512; do
