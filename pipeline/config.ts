@@ -50,6 +50,7 @@ export const SCHEMA: Record<string, Field> = {
   "source.replay.partitions": f("int", 4, "Input partitions the traces are spread over.", { min: 1 }),
   "source.replay.tracesPerSecond": f("number", 500, "Traces per second of event time (~21 spans each): at 500, two million spans span ~3 minutes of event time, so windows close while the job runs.", { min: 1 }),
   "source.replay.batchSize": f("int", 4096, "Spans per batch.", { min: 1 }),
+  "source.replay.rate": f("number", 0, "Offered rate in spans/s, over every worker: each batch is handed on when it is due (0: as fast as the pipeline takes them). The run's summary says whether it kept up: the replay_behind_spans metrics count how far behind its schedule it ran.", { min: 0 }),
   "source.replay.errorRate": f("number", 1, "Scale of every error probability (1 = about 1% of calls fail).", { min: 0 }),
   "source.replay.brokenTraceRate": f("number", 0.005, "Share of traces with one span dropped (broken traces).", { min: 0 }),
   "source.replay.duplicateRate": f("number", 0, "Probability that a span is sent twice.", { min: 0 }),

@@ -47,6 +47,21 @@ export function printRunSummary(cfg: Config, report: TopologyReport, r: { metric
       `(${m.fold_peak_pending_spans ? Math.round(m.fold_peak_state_bytes / m.fold_peak_pending_spans) : "-"} bytes per pending span${r.workers > 1 ? "; peaks summed over the workers" : ""}), ` +
       `CPU ${r.cpuS.toFixed(2)} s in the run (user + sys, every thread)\n`,
   );
+  const offered = m.replay_offered_spans_per_second ?? 0;
+  if (offered > 0) process.stdout.write(pacingVerdict(offered, m.replay_behind_spans ?? 0, m.replay_peak_behind_spans ?? 0, m.replay_spans ?? 0, (cfg["source.replay.batchSize"] as number) * Math.max(1, r.workers)) + "\n");
+}
+
+/**
+ * A paced replay (source.replay.rate): kept up when it ended at most 5% of its spans (or two
+ * batches per worker) behind its schedule, i.e. within 5% of the time the offered rate gives it;
+ * else the pipeline is slower than the offered rate.
+ */
+export function pacingVerdict(offered: number, behind: number, peak: number, handed: number, batchSpans: number): string {
+  const slack = Math.max(2 * batchSpans, handed / 20);
+  const s = (n: number) => `${fmtRate(n)} spans, ${(n / offered).toFixed(2)} s`;
+  return behind <= slack
+    ? `paced replay: offered ${fmtRate(offered)} spans/s and kept up (at most ${s(peak)} behind its schedule)`
+    : `paced replay: offered ${fmtRate(offered)} spans/s and did NOT keep up: ${s(behind)} behind its schedule at the end (at most ${s(peak)}); the pipeline is slower than the offered rate`;
 }
 
 /** The replay's truth check: the folded topology and the spans taken in against what was generated. */

@@ -7,6 +7,9 @@
  *                              (sources/replay/otlp-encode.ts messagesFromBatch), kept in memory;
  *                              then MessageBatch per partition -> decode -> fold      (as from Kafka)
  *
+ * As fast as the pipeline takes it, or paced at source.replay.rate spans/s (a batch goes out when
+ * it is due; how far the replay falls behind its schedule is measured).
+ *
  * With runtime.workers=N each worker thread runs its own ReplaySource on its share of the
  * partitions (partition p on worker p % N, as pipeline/replay-workers.ts describes). Every worker
  * generates the whole stream (the generator's PRNG is sequential: a trace's partition is known only
@@ -27,6 +30,12 @@ export interface ReplaySourceConfig extends Partial<ReplayOptions> {
   spans?: number;
   /** none: SpanBatches straight to the fold; batch|trace|span: pre-encoded OTLP protobuf messages. */
   encoded?: ReplayEncoding;
+  /**
+   * Offered rate in spans/s over every worker (each paces its share of the partitions); 0 = as
+   * fast as the pipeline takes them. A batch is handed on when it is due; when the pipeline is
+   * slower, the replay runs behind its schedule, and that is measured (replay_behind_spans).
+   */
+  rate?: number;
 }
 
 /**
@@ -57,6 +66,12 @@ export class ReplaySource implements Source {
   prepareMs = 0;
   private readonly nextOffset = new Map<number, number>();
   private owns: (partition: number) => boolean = () => true;
+  /** This worker's share of source.replay.rate (spans/s), 0 = unpaced. */
+  private paceRate = 0;
+  private paceStart = 0;
+  /** Spans the replay is behind its schedule: when the last batch went out, and at most. */
+  private behind = 0;
+  private behindPeak = 0;
 
   constructor(readonly config: ReplaySourceConfig = {}) {}
 
@@ -79,11 +94,15 @@ export class ReplaySource implements Source {
    */
   async prepare(interner: Interner, workerIndex: number, workers: number, log: Logger): Promise<void> {
     if (this.generator) return;
-    const { spans: _spans, encoded: _encoded, ...opts } = this.config;
+    const { spans: _spans, encoded: _encoded, rate, ...opts } = this.config;
     this.generator = new ReplayGenerator({ seed: 1, ...opts }, interner);
     const n = Math.max(1, workers);
     const mine = workerIndex % n;
     this.owns = (p) => p % n === mine;
+    // the traces spread evenly over the partitions: this worker offers its partitions' share
+    let owned = 0;
+    for (let p = 0; p < this.generator.partitions; p++) if (this.owns(p)) owned++;
+    this.paceRate = rate !== undefined && rate > 0 ? (rate * owned) / this.generator.partitions : 0;
     const shape = this.encoding;
     if (shape === "none") return;
     if (this.total <= 0) throw new TracefoldError("TF_CONFIG_INVALID", "source.replay.encoded needs a bounded replay (source.replay.spans > 0): the messages are encoded before the run", "replay");
@@ -132,6 +151,7 @@ export class ReplaySource implements Source {
   }
 
   async next(): Promise<SpanBatch | MessageBatch | null> {
+    if (this.paceRate > 0) await this.pace();
     if (this.encoding !== "none") return this.nextMessages();
     while (this.queue.length === 0) {
       if (this.total > 0 && this.produced >= this.total) return null;
@@ -140,6 +160,23 @@ export class ReplaySource implements Source {
     const b = this.queue.shift()!;
     this.handed += b.length;
     return b;
+  }
+
+  /**
+   * source.replay.rate: waits until the next batch is due (the spans handed so far at the offered
+   * rate, from the first batch), or notes how far behind its schedule the replay runs.
+   */
+  private async pace(): Promise<void> {
+    const now = performance.now();
+    if (this.paceStart === 0) this.paceStart = now;
+    const due = this.paceStart + (this.handed / this.paceRate) * 1000;
+    if (due > now + 1) {
+      this.behind = 0;
+      await new Promise((r) => setTimeout(r, due - now));
+      return;
+    }
+    this.behind = Math.max(0, Math.round(((now - due) * this.paceRate) / 1000));
+    if (this.behind > this.behindPeak) this.behindPeak = this.behind;
   }
 
   /** The next pre-encoded batch as a Kafka source hands one on: views of the bytes, origins, offsets. */
@@ -170,6 +207,7 @@ export class ReplaySource implements Source {
 
   metrics(): Record<string, number> {
     const out: Record<string, number> = { replay_spans: this.handed };
+    if (this.paceRate > 0) Object.assign(out, { replay_offered_spans_per_second: this.paceRate, replay_behind_spans: this.behind, replay_peak_behind_spans: this.behindPeak });
     if (this.encoding !== "none") Object.assign(out, { replay_messages: this.messages, replay_encoded_bytes: this.encodedBytes, replay_prepare_ms: Math.round(this.prepareMs) });
     return out;
   }
