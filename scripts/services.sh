@@ -45,8 +45,8 @@ MYSQL_PASSWORD=tracefold
 
 KAFKA_HEAP=${TRACEFOLD_KAFKA_HEAP:-512m}
 # how long a new consumer group waits for more members before its first assignment: 0 for the
-# tests (many short-lived groups); the benchmark uses Kafka's default, 3000, so the worker threads
-# of one process join in one generation instead of the first one taking every partition
+# tests (many short-lived groups); the benchmark uses 1000 (Kafka's default is 3000), so the
+# worker threads of one process join in one generation instead of the first taking every partition
 KAFKA_GROUP_INITIAL_DELAY_MS=${TRACEFOLD_KAFKA_GROUP_INITIAL_DELAY_MS:-0}
 HBASE_HEAP=${TRACEFOLD_HBASE_HEAP:-2g}
 HBASE_GATEWAY_HEAP=${TRACEFOLD_HBASE_GATEWAY_HEAP:-256m}
