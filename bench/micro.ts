@@ -48,8 +48,9 @@ const flag = (name: string): number | undefined => {
   return n;
 };
 const SERVICES = flag("services") ?? 40;
-const FOLD_SPANS = flag("spans") ?? scale(1_000_000);
-const E2E_SPANS = flag("spans") ?? scale(1_000_000);
+const SPANS = flag("spans");
+const FOLD_SPANS = SPANS ?? scale(1_000_000);
+const E2E_SPANS = SPANS ?? scale(1_000_000);
 const NAIVE_SPANS = scale(200_000);
 const HISTOGRAM_VALUES = scale(10_000_000);
 /** Messages per poll: a Kafka fetch hands the decode operator this many messages of one partition. */
@@ -463,12 +464,12 @@ if (THREADS > 1 && isMainThread) {
 }
 
 function runAll(): void {
-machine();
-decodeBenches();
-pairingBench();
-histogramBench();
-e2eBench();
-naiveBench();
-allocBench();
-console.log(`load average at end: ${loadAverage()}`);
+  machine();
+  decodeBenches();
+  pairingBench();
+  histogramBench();
+  e2eBench();
+  naiveBench();
+  allocBench();
+  console.log(`load average at end: ${loadAverage()}`);
 }

@@ -8,7 +8,7 @@
  * The topic is created (retention capped as the harness caps it) and must not exist yet.
  */
 import { parseArgs } from "node:util";
-import { createTopic, kafka, produce } from "./kafka.js";
+import { createTopic, kafka, produce, replayRetention } from "./kafka.js";
 import { loadReplay } from "./replay-cache.js";
 import type { MessageShape } from "../../sources/replay/otlp-encode.js";
 
@@ -50,7 +50,7 @@ const admin = kafka(brokers).admin();
 await admin.connect();
 try {
   if ((await admin.listTopics()).includes(topic)) fail(`topic "${topic}" exists already: pick another name or delete it`);
-  await createTopic(admin, topic, spec.partitions, Math.max(256 << 20, Math.ceil((1.25 * meta.bytes) / spec.partitions)));
+  await createTopic(admin, topic, spec.partitions, replayRetention(meta.bytes, spec.partitions));
 } finally {
   await admin.disconnect();
 }

@@ -48,6 +48,11 @@ export function kafka(brokers: string): Kafka {
   return new Kafka({ clientId: "tracefold-bench", brokers: brokers.split(","), logLevel: logLevel.NOTHING });
 }
 
+/** Per-partition retention for a topic that holds a replay of `bytes` once: 25% headroom, >= 256 MiB. */
+export function replayRetention(bytes: number, partitions: number): number {
+  return Math.max(256 << 20, Math.ceil((1.25 * bytes) / partitions));
+}
+
 /** A topic whose partitions keep at most `retentionBytes` each (segments of a quarter of that). */
 export async function createTopic(admin: Admin, topic: string, partitions: number, retentionBytes: number): Promise<void> {
   await admin.createTopics({

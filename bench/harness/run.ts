@@ -27,7 +27,7 @@ import { execSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createTopic, kafka, produce, startPrivateKafka, stopPrivateKafka, type Sample } from "./kafka.js";
+import { createTopic, kafka, produce, replayRetention, startPrivateKafka, stopPrivateKafka, type Sample } from "./kafka.js";
 import { loadReplay, SPANS_PER_BATCH_MESSAGE, type ReplayMeta, type ReplaySpec } from "./replay-cache.js";
 import { runPeer, runTracefold, runWarmCeiling, type RunResult } from "./scenarios.js";
 import { loopable, sustainedSearch, type SustainedResult, type SustainedSample } from "./sustained.js";
@@ -250,7 +250,7 @@ try {
     const admin = kafka(brokers).admin();
     await admin.connect();
     const topic = `bench-${shape}-${process.pid}`;
-    await createTopic(admin, topic, spec.partitions, Math.max(256 << 20, Math.ceil((1.25 * meta.bytes) / spec.partitions)));
+    await createTopic(admin, topic, spec.partitions, replayRetention(meta.bytes, spec.partitions));
     const produceS = await produce(brokers, topic, messages, (n) => progress(`producing ${shape} to ${topic}: ${n.toLocaleString("en-US")} / ${messages.length.toLocaleString("en-US")} messages`));
     progress(`produced ${topic} in ${produceS.toFixed(1)} s (${Math.round(meta.spans / produceS).toLocaleString("en-US")} spans/s, ${Math.round(meta.messages / produceS).toLocaleString("en-US")} messages/s)`, true);
     // the sustained search offers the same messages again, paced (first shape only in the quick profile)
